@@ -1,0 +1,18 @@
+package main
+
+// Exit codes. The README's table is this one; keep them in step.
+//
+//	0   success; for compare and run: GO
+//	1   runtime error (I/O, a damaged input, a lost target)
+//	2   usage or configuration error (bad flag, unreadable log format)
+//	3   a launch gate failed: NO-GO
+//	4   inconclusive: a gate could not be evaluated or the replay fell behind
+//	130 interrupted (Ctrl-C, SIGTERM)
+const (
+	exitOK           = 0
+	exitError        = 1
+	exitUsage        = 2
+	exitNoGo         = 3
+	exitInconclusive = 4
+	exitInterrupted  = 130
+)

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pgrehearse/pgrehearse/parse"
+)
+
+// run runs the command in-process and returns its exit code and output.
+func run(t *testing.T, stdin []byte, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := &environment{stdin: bytes.NewReader(stdin), stdout: &out, stderr: &errb}
+	ctx := context.Background()
+	err := dispatch(ctx, env, args)
+	return exitCode(ctx, env, err), out.String(), errb.String()
+}
+
+func corpus(name string) string { return filepath.Join("..", "..", "testdata", "corpus", name) }
+
+func TestParseJSONSummaryKeys(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "w.pgrw")
+	code, stdout, stderr := run(t, nil, "parse", "--json", "-o", out, corpus("C-jsonlog.json.gz"))
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(stdout), &m); err != nil {
+		t.Fatalf("--json output is not one JSON object: %v", err)
+	}
+	for _, k := range []string{"sessions", "statements", "errors", "first", "last", "databases", "users", "skipped"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("summary lacks key %q", k)
+		}
+	}
+	if m["statements"].(float64) != 154003 || m["sessions"].(float64) != 38 || m["errors"].(float64) != 16 {
+		t.Errorf("statements=%v sessions=%v errors=%v", m["statements"], m["sessions"], m["errors"])
+	}
+	if !strings.HasSuffix(m["first"].(string), "Z") {
+		t.Errorf("first = %v, want RFC 3339 UTC", m["first"])
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseSummaryTableAndNoSecrets(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := run(t, nil, "parse", "-o", filepath.Join(dir, "w"), corpus("A-stderr.log.gz"))
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"capture window", "163,397", "peak concurrent sessions", "skipped entries"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stderr)
+		}
+	}
+	// The corpus creates roles with passwords; nothing of them may show.
+	if strings.Contains(stderr, "not-a-secret") {
+		t.Errorf("summary shows a password:\n%s", stderr)
+	}
+}
+
+// TestRoundTrip parses a log and reads the workload back with inspect: the
+// statements and parameter values come back, parameter values only when
+// asked for.
+func TestRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	w := filepath.Join(dir, "w.pgrw")
+	if code, _, stderr := run(t, nil, "parse", "-q", "-o", w, corpus("B-csvlog.csv.gz")); code != exitOK {
+		t.Fatalf("parse exit %d: %s", code, stderr)
+	}
+	code, stdout, stderr := run(t, nil, "inspect", "--events", "--show-params", w)
+	if code != exitOK {
+		t.Fatalf("inspect exit %d: %s", code, stderr)
+	}
+	var statements, withParams int
+	var sawInjected, sawLong, sawQuote bool
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	sc.Buffer(nil, 1<<22)
+	for sc.Scan() {
+		var ev eventJSON
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind != "statement" {
+			continue
+		}
+		statements++
+		if strings.Contains(ev.Text, "SELECT 'injected'") {
+			t.Errorf("a parameter value became a statement: %.80q", ev.Text)
+		}
+		if ev.ParamCount > 0 {
+			withParams++
+			if len(ev.Params) != ev.ParamCount {
+				t.Fatalf("param_count %d but %d values", ev.ParamCount, len(ev.Params))
+			}
+		}
+		for _, p := range ev.Params {
+			if p == nil {
+				continue
+			}
+			if strings.Contains(*p, "\nLOG:  statement: SELECT 'injected';") || strings.Contains(*p, "|LOG:  statement: SELECT 'injected';") {
+				sawInjected = true
+			}
+			if len(*p) >= 100_000 {
+				sawLong = true
+			}
+			if strings.Contains(*p, "'") && !strings.Contains(*p, "''''") {
+				sawQuote = true
+			}
+		}
+	}
+	if statements != 156278 || withParams != 70874 {
+		t.Errorf("inspect gave %d statements, %d with parameters; want 156278 and 70874", statements, withParams)
+	}
+	if !sawInjected || !sawLong || !sawQuote {
+		t.Errorf("parameter values lost: fake log line %v, 100 KB value %v, quote %v", sawInjected, sawLong, sawQuote)
+	}
+
+	// Without --show-params no value leaves the file.
+	_, stdout, _ = run(t, nil, "inspect", "--events", w)
+	if strings.Contains(stdout, "SELECT 'injected'") || strings.Contains(stdout, `"params"`) {
+		t.Errorf("inspect without --show-params printed parameter values")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	dir := t.TempDir()
+	notALog := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notALog, []byte("dear diary,\ntoday I migrated a database\n"), 0o644)
+
+	// A gzip file cut in the middle: what was read before the cut is kept.
+	full, err := os.ReadFile(corpus("A-stderr.log.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(dir, "cut.log.gz")
+	os.WriteFile(cut, full[:len(full)/2], 0o644)
+
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no args", []string{"parse"}, exitUsage, "name at least one log"},
+		{"unknown flag", []string{"parse", "--bogus", "x"}, exitUsage, "bogus"},
+		{"bad format", []string{"parse", "--format", "xml", notALog}, exitUsage, "--format"},
+		{"missing file", []string{"parse", filepath.Join(dir, "nope.log")}, exitError, "nope.log"},
+		{"not a log", []string{"parse", "-o", filepath.Join(dir, "w1"), notALog}, exitUsage, "--log-line-prefix"},
+		{"truncated gzip", []string{"parse", "-o", filepath.Join(dir, "w2"), cut}, exitError, "cut.log.gz"},
+		{"bad begin", []string{"parse", "--begin", "yesterday", notALog}, exitUsage, "--begin"},
+		{"unknown command", []string{"frobnicate"}, exitUsage, "unknown command"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := run(t, nil, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.msg) {
+				t.Errorf("exit %d, stderr %q; want exit %d mentioning %q", code, stderr, tc.code, tc.msg)
+			}
+		})
+	}
+
+	// The cut file still produced a valid workload with a trailer that
+	// says what happened.
+	f, err := os.Open(filepath.Join(dir, "w2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := parse.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		if _, err := r.Next(); err != nil {
+			break
+		}
+		n++
+	}
+	tr := r.Trailer()
+	if tr == nil || tr.Complete || tr.Damage == "" || tr.Statements == 0 || n == 0 {
+		t.Fatalf("workload of a cut log: trailer %+v, %d events", tr, n)
+	}
+}
+
+func TestParseStdinPipe(t *testing.T) {
+	raw, err := os.ReadFile(corpus("C-jsonlog.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, raw, "parse", "-q", "-o", "-", "-")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	code, out2, stderr := run(t, []byte(stdout), "inspect", "-")
+	if code != exitOK || !strings.Contains(out2, `"statements": 154003`) {
+		t.Fatalf("inspect of piped workload: exit %d %s %.300s", code, stderr, out2)
+	}
+	// Size target: the workload is at most a quarter of the log.
+	var logSize int64 = 74_109_971
+	if int64(len(stdout))*4 > logSize {
+		t.Errorf("workload is %d bytes, more than a quarter of the %d-byte log", len(stdout), logSize)
+	}
+}

@@ -1,0 +1,155 @@
+package parse
+
+import (
+	"sort"
+	"time"
+)
+
+// Summary is what a parse found. It is printed at the end of a parse
+// (`--json` prints it as is: other tools read these keys) and stored as
+// the workload file's trailer.
+type Summary struct {
+	// Sessions counts client sessions that completed startup, with or
+	// without statements. Failed logins, cancel requests and probe
+	// connections are not sessions.
+	Sessions int64 `json:"sessions"`
+	// Statements counts the statement entries kept in the workload
+	// (statement:, execute NAME:, duration: ... statement|execute), the
+	// ones marked not replayable included.
+	Statements int64 `json:"statements"`
+	// Errors counts ERROR, FATAL and PANIC entries of client connections.
+	Errors int64 `json:"errors"`
+	// First and Last bound the capture window (RFC 3339, UTC): the first
+	// and last client event kept.
+	First string `json:"first"`
+	Last  string `json:"last"`
+	// Databases and Users list the sessions' databases and users, sorted.
+	Databases []string `json:"databases"`
+	Users     []string `json:"users"`
+	// Skipped counts log entries that did not become statements, by reason.
+	Skipped map[string]int64 `json:"skipped"`
+
+	StatementsByProtocol map[string]int64 `json:"statements_by_protocol"`
+	// NotReplayable counts statements kept but marked, by reason.
+	NotReplayable map[string]int64 `json:"not_replayable"`
+	// WithDuration counts statements whose server-side duration the log had.
+	WithDuration int64 `json:"with_duration"`
+	// WithParams counts statements with bound parameters.
+	WithParams int64 `json:"with_parameters"`
+	// ErrorsBySQLState counts client errors by SQLSTATE ("unknown" when the
+	// log has none and the message was not recognised); ErrorsByClass by
+	// its first two characters.
+	ErrorsBySQLState map[string]int64 `json:"errors_by_sqlstate"`
+	ErrorsByClass    map[string]int64 `json:"errors_by_class"`
+	// SQLStatesInferred is true when SQLSTATEs were derived from messages.
+	SQLStatesInferred bool `json:"sqlstates_inferred,omitempty"`
+
+	PeakSessions            int64       `json:"peak_concurrent_sessions"`
+	PeakStatementsPerSecond int64       `json:"peak_statements_per_second"`
+	TopDatabases            []NameCount `json:"top_databases"`
+	TopUsers                []NameCount `json:"top_users"`
+
+	// Entries counts log entries read (a stderr entry with its DETAIL and
+	// STATEMENT lines is one entry).
+	Entries int64 `json:"entries"`
+	// Bytes counts input bytes read (compressed size for compressed files).
+	Bytes int64 `json:"bytes"`
+	// Files describes each input.
+	Files []FileSummary `json:"files"`
+	// Problems lists the first few malformed entries (file, line, reason).
+	Problems []Problem `json:"problems,omitempty"`
+	// LateUpdates counts durations and errors written after their
+	// statement (see Update events); OutOfOrder counts frames written
+	// earlier in time than a frame before them.
+	LateUpdates int64 `json:"late_updates"`
+	OutOfOrder  int64 `json:"out_of_order"`
+
+	// Complete is false when the parse stopped early: Interrupted (Ctrl-C)
+	// or Damage (a corrupt or truncated input; what was read before it is
+	// kept).
+	Complete    bool   `json:"complete"`
+	Interrupted bool   `json:"interrupted,omitempty"`
+	Damage      string `json:"damage,omitempty"`
+
+	// FirstUS and LastUS are First and Last in Unix microseconds.
+	FirstUS int64 `json:"first_us"`
+	LastUS  int64 `json:"last_us"`
+}
+
+// NameCount is a name with a count, for top lists.
+type NameCount struct {
+	Name  string `json:"name"`
+	Count int64  `json:"count"`
+}
+
+// FileSummary describes one input file.
+type FileSummary struct {
+	Path        string `json:"path"`
+	Format      string `json:"format"`
+	Prefix      string `json:"log_line_prefix,omitempty"`
+	Compression string `json:"compression,omitempty"`
+	Entries     int64  `json:"entries"`
+	Bytes       int64  `json:"bytes"`
+}
+
+// Problem is one malformed entry.
+type Problem struct {
+	File   string `json:"file"`
+	Line   int64  `json:"line"`
+	Reason string `json:"reason"`
+}
+
+// Window returns the capture window.
+func (s *Summary) Window() (first, last time.Time) {
+	if s.FirstUS == 0 {
+		return time.Time{}, time.Time{}
+	}
+	return time.UnixMicro(s.FirstUS).UTC(), time.UnixMicro(s.LastUS).UTC()
+}
+
+func newSummary() *Summary {
+	return &Summary{
+		Skipped:              map[string]int64{},
+		StatementsByProtocol: map[string]int64{"simple": 0, "extended": 0, "prepared": 0},
+		NotReplayable:        map[string]int64{},
+		ErrorsBySQLState:     map[string]int64{},
+		ErrorsByClass:        map[string]int64{},
+		Databases:            []string{},
+		Users:                []string{},
+		TopDatabases:         []NameCount{},
+		TopUsers:             []NameCount{},
+	}
+}
+
+func topN(m map[string]int64, n int) []NameCount {
+	out := make([]NameCount, 0, len(m))
+	for k, v := range m {
+		out = append(out, NameCount{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Name < out[j].Name
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func rfc3339(us int64) string {
+	if us == 0 {
+		return ""
+	}
+	return time.UnixMicro(us).UTC().Format("2006-01-02T15:04:05.000000Z07:00")
+}

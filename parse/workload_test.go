@@ -1,0 +1,192 @@
+package parse
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// writeSample encodes a small workload by hand through the writer.
+func writeSample(t testing.TB, compress bool, slots int) ([]byte, []*Event) {
+	var buf bytes.Buffer
+	h := &Header{Format: "pgrehearse-workload", Version: FormatVersion, Start: 1_000_000, TextSlots: slots, TextBytes: 1 << 20}
+	w, err := newWriter(&buf, h, compress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1 := &Session{ID: 1, Key: "6b02dd5d.41da", PID: 16858, User: "app_user", Database: "app", Application: "psql", Client: "127.0.0.1", Connected: true}
+	s2 := &Session{ID: 2, Key: "x", PID: 2, User: "bench_user", Database: "bench"}
+	want := []*Event{
+		{Kind: SessionStart, Time: 1_000_000, Session: s1, Duration: -1},
+		{Kind: SessionStart, Time: 1_000_500, Session: s2, Duration: -1},
+	}
+	w.session(1_000_000, s1)
+	w.session(1_000_500, s2)
+	for i := 0; i < 10; i++ {
+		ev := &Event{Kind: Statement, Time: int64(1_001_000 + i*10), Session: s1, Index: i, Protocol: Protocol(i % 3),
+			Text: fmt.Sprintf("SELECT %d", i%4), Duration: -1, Source: 0, Line: int64(100 + i)}
+		if ev.Protocol == Named {
+			ev.Name = "S_1"
+		}
+		if ev.Protocol != Simple {
+			ev.Params = []Param{{Value: "it's"}, {Null: true}, {Value: ""}}
+		}
+		if i == 3 {
+			ev.Duration = 1234
+		}
+		if i == 4 {
+			ev.Err = &StmtError{Severity: "ERROR", SQLState: "22012", Message: "division by zero"}
+		}
+		if i == 5 {
+			ev.Skip = SkipCopyFromStdin
+		}
+		w.statement(1, ev.Time, ev)
+		want = append(want, ev)
+	}
+	// A statement that runs earlier than the one before: out of order.
+	ev := &Event{Kind: Statement, Time: 999_000, Session: s2, Index: 0, Protocol: Simple, Text: "SELECT 0", Duration: 5}
+	w.statement(2, ev.Time, ev)
+	want = append(want, ev)
+	w.update(1, 2, 777, nil)
+	want = append(want, &Event{Kind: Update, Time: 999_000, Session: s1, Index: 2, Duration: 777})
+	e := &StmtError{Severity: "ERROR", SQLState: "42601", Inferred: true, Message: "syntax error"}
+	w.errorEvent(1, 1_002_000, e, "SELEC 1", 0, 77)
+	want = append(want, &Event{Kind: Error, Time: 1_002_000, Session: s1, Err: e, Text: "SELEC 1", Duration: -1, Line: 77})
+	w.errorEvent(0, 1_002_001, e, "", 0, 78)
+	want = append(want, &Event{Kind: Error, Time: 1_002_001, Err: e, Duration: -1, Line: 78})
+	w.sessionEnd(1, 1_003_000)
+	want = append(want, &Event{Kind: SessionEnd, Time: 1_003_000, Session: s1, Duration: -1})
+	if err := w.close(&Summary{Sessions: 2, Statements: 11}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), want
+}
+
+func readAll(t testing.TB, b []byte) ([]*Event, *Reader, error) {
+	r, err := NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Close()
+	var got []*Event
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return got, r, nil
+		}
+		if err != nil {
+			return got, r, err
+		}
+		got = append(got, ev)
+	}
+}
+
+func TestWorkloadRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		compress bool
+		slots    int
+	}{
+		{"plain", false, 1000},
+		{"zstd", true, 1000},
+		// Two slots force the writer to clear its text table again and
+		// again; the reader must follow.
+		{"tiny text table", false, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, want := writeSample(t, tc.compress, tc.slots)
+			got, r, err := readAll(t, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("got %d events, want %d", len(got), len(want))
+			}
+			for i := range want {
+				if !reflect.DeepEqual(got[i], want[i]) {
+					t.Errorf("event %d:\n got %+v\nwant %+v", i, got[i], want[i])
+				}
+			}
+			if tr := r.Trailer(); tr == nil || tr.Sessions != 2 || tr.Statements != 11 {
+				t.Errorf("trailer = %+v", tr)
+			}
+		})
+	}
+}
+
+func TestWorkloadTruncated(t *testing.T) {
+	for _, compress := range []bool{false, true} {
+		b, _ := writeSample(t, compress, 1000)
+		// Every cut must be reported as truncation (or corruption), never
+		// as a clean end, and never panic.
+		for cut := 0; cut < len(b); cut += 1 + len(b)/200 {
+			got, _, err := readAll(t, b[:cut])
+			if err == nil {
+				t.Fatalf("compress=%v cut at %d of %d: read %d events and no error", compress, cut, len(b), len(got))
+			}
+		}
+	}
+	b, _ := writeSample(t, false, 1000)
+	_, _, err := readAll(t, b[:len(b)-3])
+	if !errors.Is(err, ErrTruncated) {
+		t.Fatalf("cut inside the trailer: %v, want ErrTruncated", err)
+	}
+}
+
+func TestWorkloadSessionFilter(t *testing.T) {
+	b, _ := writeSample(t, true, 1000)
+	r, err := NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetSessionFilter(func(s *Session) bool { return s.ID == 2 })
+	var kinds []string
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Session != nil && ev.Session.ID != 2 {
+			t.Fatalf("event of session %d passed the filter", ev.Session.ID)
+		}
+		kinds = append(kinds, fmt.Sprint(ev.Kind))
+	}
+	// session 2 start, its statement, and the session-less error
+	if len(kinds) != 3 {
+		t.Fatalf("got %d events (%v), want 3", len(kinds), kinds)
+	}
+}
+
+func TestWorkloadRejectsOther(t *testing.T) {
+	for _, in := range []string{"", "hello world", "PGRWKLD\x09\x00", "PGRWKLD\x01\x07xxxx"} {
+		if _, err := NewReader(strings.NewReader(in)); err == nil {
+			t.Errorf("%q: no error", in)
+		}
+	}
+}
+
+func FuzzWorkloadReader(f *testing.F) {
+	for _, c := range []bool{false, true} {
+		b, _ := writeSample(f, c, 8)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := NewReader(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		defer r.Close()
+		for i := 0; i < 100_000; i++ {
+			if _, err := r.Next(); err != nil {
+				return
+			}
+		}
+	})
+}

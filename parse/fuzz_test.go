@@ -1,0 +1,82 @@
+package parse_test
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/pgrehearse/pgrehearse/parse"
+)
+
+// corpusHead returns the first n lines of a corpus log.
+func corpusHead(tb testing.TB, name string, n int) []byte {
+	tb.Helper()
+	f, err := os.Open(corpusPath(name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	br := bufio.NewReader(zr)
+	var out []byte
+	for i := 0; i < n; i++ {
+		line, err := br.ReadBytes('\n')
+		out = append(out, line...)
+		if err != nil {
+			break
+		}
+	}
+	return out
+}
+
+// FuzzRun feeds arbitrary logs through the whole pipeline, readers and
+// assembly, and reads the workload back: nothing may panic, and whatever
+// was written must be a complete, readable workload.
+func FuzzRun(f *testing.F) {
+	for _, set := range corpusSets {
+		f.Add(corpusHead(f, set.log, 400), uint8(0))
+	}
+	f.Add([]byte("2026-11-22 12:17:33.137 UTC|u|d|1.2|LOG:  duration: 1.5 ms\n"), uint8(1))
+	f.Fuzz(func(t *testing.T, log []byte, mode uint8) {
+		opt := parse.Options{Stdin: bytes.NewReader(log)}
+		switch mode % 4 {
+		case 1:
+			opt.Format, opt.Prefix = parse.FormatStderr, "%m|%u|%d|%c|"
+		case 2:
+			opt.Format = parse.FormatCSV
+		case 3:
+			opt.Format = parse.FormatJSON
+		}
+		var out bytes.Buffer
+		sum, err := parse.Run(context.Background(), []string{"-"}, &out, opt)
+		if sum == nil {
+			return
+		}
+		_ = err
+		r, err := parse.NewReader(&out)
+		if err != nil {
+			t.Fatalf("workload unreadable: %v", err)
+		}
+		defer r.Close()
+		for {
+			_, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("workload broken: %v", err)
+			}
+		}
+		if tr := r.Trailer(); tr == nil || tr.Statements != sum.Statements {
+			t.Fatalf("trailer %+v does not match summary %+v", tr, sum)
+		}
+	})
+}

@@ -24,7 +24,7 @@ type assembler struct {
 	maxHeld int
 
 	sessions map[string]*session
-	pending  eventHeap
+	pending  queue
 	seq      uint64
 	mark     int64 // highest entry time seen
 	lastOut  int64 // time of the last frame written
@@ -93,17 +93,70 @@ type pending struct {
 	errText string
 }
 
+// queue orders held events by (time, seq). Log entries arrive almost in
+// time order, so most events go to the back of a FIFO in order; only the
+// ones that arrive earlier than the FIFO's tail (cross-session jitter,
+// statements dated back by their duration) pay for the heap.
+type queue struct {
+	fifo []*pending
+	head int
+	late eventHeap
+}
+
+func before(a, b *pending) bool {
+	if a.time != b.time {
+		return a.time < b.time
+	}
+	return a.seq < b.seq
+}
+
+func (q *queue) len() int { return len(q.fifo) - q.head + len(q.late) }
+
+func (q *queue) push(p *pending) {
+	if n := len(q.fifo); n > q.head && before(p, q.fifo[n-1]) {
+		heap.Push(&q.late, p)
+		return
+	}
+	if q.head > 4096 && q.head*2 > len(q.fifo) {
+		n := copy(q.fifo, q.fifo[q.head:])
+		clear(q.fifo[n:])
+		q.fifo = q.fifo[:n]
+		q.head = 0
+	}
+	q.fifo = append(q.fifo, p)
+}
+
+func (q *queue) peek() *pending {
+	var f *pending
+	if q.head < len(q.fifo) {
+		f = q.fifo[q.head]
+	}
+	if len(q.late) > 0 && (f == nil || before(q.late[0], f)) {
+		return q.late[0]
+	}
+	return f
+}
+
+func (q *queue) pop() *pending {
+	p := q.peek()
+	if p == nil {
+		return nil
+	}
+	if len(q.late) > 0 && q.late[0] == p {
+		heap.Pop(&q.late)
+		return p
+	}
+	q.fifo[q.head] = nil
+	q.head++
+	return p
+}
+
 type eventHeap []*pending
 
-func (h eventHeap) Len() int { return len(h) }
-func (h eventHeap) Less(i, j int) bool {
-	if h[i].time != h[j].time {
-		return h[i].time < h[j].time
-	}
-	return h[i].seq < h[j].seq
-}
-func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)   { *h = append(*h, x.(*pending)) }
+func (h eventHeap) Len() int           { return len(h) }
+func (h eventHeap) Less(i, j int) bool { return before(h[i], h[j]) }
+func (h eventHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *eventHeap) Push(x any)        { *h = append(*h, x.(*pending)) }
 func (h *eventHeap) Pop() (x any) {
 	old := *h
 	n := len(old)
@@ -217,7 +270,7 @@ func (a *assembler) fill(s *session, e *logentry.Entry) {
 func (a *assembler) push(p *pending) {
 	a.seq++
 	p.seq = a.seq
-	heap.Push(&a.pending, p)
+	a.pending.push(p)
 }
 
 func (a *assembler) startSession(s *session) {
@@ -440,7 +493,13 @@ func (a *assembler) addStatement(e *logentry.Entry, proto Protocol, name string,
 	if proto == Named {
 		p.ev.Name = a.str([]byte(name))
 	}
-	p.ev.Text = a.str(text)
+	if proto == Simple {
+		// Simple-protocol texts carry their literals and rarely repeat:
+		// interning them would only churn the table.
+		p.ev.Text = string(text)
+	} else {
+		p.ev.Text = a.str(text)
+	}
 	if len(e.Detail) > 0 && (proto != Simple) {
 		params, truncated, err := ParseParams(e.Detail)
 		switch {
@@ -626,14 +685,18 @@ const maxProblems = 20
 // release writes every held event at or before limit, and the oldest ones
 // beyond that while too many are held.
 func (a *assembler) release(limit int64) {
-	for len(a.pending) > 0 && (a.pending[0].time <= limit || len(a.pending) > a.maxHeld) {
-		a.emit(heap.Pop(&a.pending).(*pending))
+	for {
+		p := a.pending.peek()
+		if p == nil || (p.time > limit && a.pending.len() <= a.maxHeld) {
+			return
+		}
+		a.emit(a.pending.pop())
 	}
 }
 
 func (a *assembler) flush() {
-	for len(a.pending) > 0 {
-		a.emit(heap.Pop(&a.pending).(*pending))
+	for a.pending.len() > 0 {
+		a.emit(a.pending.pop())
 	}
 }
 

@@ -253,7 +253,7 @@ func newWriter(w io.Writer, h *Header, compress bool) (*writer, error) {
 	}
 	var body io.Writer = w
 	if compress {
-		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2))
 		if err != nil {
 			return nil, err
 		}

@@ -442,6 +442,25 @@ func DetectPrefix(lines [][]byte) (string, error) {
 	if bestN > 0 && bestN*10 >= starts*9 {
 		return best, nil
 	}
+	if s := inferPrefix(lines); s != "" {
+		if p, err := CompilePrefix(s); err == nil {
+			n := 0
+			for _, l := range lines {
+				if len(l) == 0 || l[0] == '\t' {
+					continue
+				}
+				e = logentry.Entry{}
+				if pos := p.match(l, &e, &tp); pos >= 0 {
+					if sev, _ := severityAt(l[pos:]); sev != 0 {
+						n++
+					}
+				}
+			}
+			if n*10 >= starts*9 {
+				return s, nil
+			}
+		}
+	}
 	first := ""
 	for _, l := range lines {
 		if len(l) > 0 && l[0] != '\t' {

@@ -204,6 +204,12 @@ func (p *Prefix) fieldEnd(line []byte, pos int, esc byte, k int) int {
 			return pos + 5
 		}
 		return pos
+	case 'b':
+		for _, bt := range backendTypes {
+			if bytes.HasPrefix(line[pos:], []byte(bt)) {
+				return pos + len(bt)
+			}
+		}
 	case 'r':
 		if pos < len(line) && line[pos] == '[' {
 			if i := bytes.IndexByte(line[pos:], ']'); i >= 0 {
@@ -244,6 +250,17 @@ func (p *Prefix) fieldEnd(line []byte, pos int, esc byte, k int) int {
 		}
 	}
 	return -1
+}
+
+// backendTypes are the %b values of PostgreSQL 13 to 17, longest first
+// where one is a prefix of another. They contain spaces, so they are read
+// by name rather than up to the next space.
+var backendTypes = []string{
+	"client backend", "autovacuum launcher", "autovacuum worker", "background writer",
+	"background worker", "logical replication launcher", "logical replication worker",
+	"parallel worker", "checkpointer", "walwriter", "walsender", "walreceiver",
+	"wal summarizer", "slotsync worker", "standalone backend", "not initialized",
+	"startup", "archiver", "logger", "postmaster", "io worker",
 }
 
 func digits(b []byte, i int) int {

@@ -1,0 +1,79 @@
+package pgcluster
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+func TestPrimaryAndReplica(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p, err := Start(ctx, Options{Name: "primary"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	r, err := p.StartReplica(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	if r.Port() == p.Port() {
+		t.Fatal("replica shares the primary's port")
+	}
+	pc, err := pgx.Connect(ctx, p.DSN("postgres", "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(ctx)
+	if _, err := pc.Exec(ctx, "CREATE TABLE streamed (v text); INSERT INTO streamed VALUES ('hello')"); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := pgx.Connect(ctx, r.DSN("postgres", "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close(ctx)
+	var inRecovery bool
+	if err := rc.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil || !inRecovery {
+		t.Fatalf("replica in recovery = %v, %v", inRecovery, err)
+	}
+	// The row written on the primary reaches the replica by streaming.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var v string
+		err := rc.QueryRow(ctx, "SELECT v FROM streamed").Scan(&v)
+		if err == nil && v == "hello" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("row never reached the replica: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := p.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Stop(ctx); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+}
+
+func TestMissingBinaries(t *testing.T) {
+	t.Setenv("PGREHEARSE_PG_BIN", t.TempDir())
+	_, err := FindBinDir()
+	if !errors.Is(err, ErrNoBinaries) {
+		t.Fatalf("FindBinDir in an empty directory: %v", err)
+	}
+	_, err = Start(context.Background(), Options{})
+	if !errors.Is(err, ErrNoBinaries) {
+		t.Fatalf("Start without binaries: %v", err)
+	}
+}

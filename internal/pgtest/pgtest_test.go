@@ -1,0 +1,27 @@
+package pgtest
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+func TestMain(m *testing.M) { os.Exit(Run(m)) }
+
+func TestSharedServer(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var v int
+	if err := conn.QueryRow(ctx, "SELECT 40 + 2").Scan(&v); err != nil || v != 42 {
+		t.Fatalf("SELECT 40 + 2 = %d, %v", v, err)
+	}
+	if DSN(t) != DSN(t) {
+		t.Fatal("DSN changed between calls")
+	}
+}

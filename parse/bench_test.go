@@ -2,32 +2,15 @@ package parse_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"io"
-	"os"
 	"testing"
 
+	"github.com/pgrehearse/pgrehearse/internal/corpus"
 	"github.com/pgrehearse/pgrehearse/parse"
 )
 
-func decompressed(b *testing.B, name string) []byte {
-	b.Helper()
-	f, err := os.Open(corpusPath(name))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		b.Fatal(err)
-	}
-	data, err := io.ReadAll(zr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return data
-}
+func decompressed(b *testing.B, name string) []byte { return corpus.Load(b, name) }
 
 // BenchmarkParse measures the whole parse of each corpus log, from bytes
 // of log to bytes of workload, on one goroutine's worth of work.

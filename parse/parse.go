@@ -475,7 +475,7 @@ func detectFormat(sample []byte) (Format, error) {
 	} else if lang := nonEnglish(sample); lang != "" {
 		return "", fmt.Errorf("%w: this log was written with lc_messages in %s; pgrehearse reads English messages only: set lc_messages = 'C' (or 'en_US.UTF-8') on the server and capture again", ErrUnrecognized, lang)
 	} else {
-		return "", fmt.Errorf("%w: not a PostgreSQL stderr, csvlog or jsonlog log: %v (pass --format and, for stderr, --log-line-prefix with the server's log_line_prefix)", ErrUnrecognized, err)
+		return "", fmt.Errorf("%w: not a csvlog or jsonlog log, and as a stderr log: %v (or pass --format if it is csvlog or jsonlog)", ErrUnrecognized, err)
 	}
 }
 

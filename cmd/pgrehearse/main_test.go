@@ -146,12 +146,20 @@ func TestParseErrors(t *testing.T) {
 	cut := filepath.Join(dir, "cut.log.gz")
 	os.WriteFile(cut, full[:len(full)/2], 0o644)
 
+	// A real log with one line of junk in the middle.
+	junky := filepath.Join(dir, "junky.log")
+	os.WriteFile(junky, []byte("2026-11-22 12:17:33.137 UTC|postgres|postgres|6b02dd5d.41da|LOG:  statement: SELECT 1\n"+
+		"this line is junk\n"+
+		"2026-11-22 12:17:33.138 UTC|postgres|postgres|6b02dd5d.41da|LOG:  statement: SELECT 2\n"), 0o644)
+
 	tests := []struct {
 		name string
 		args []string
 		code int
 		msg  string
 	}{
+		{"malformed line, strict", []string{"parse", "--strict", "-o", filepath.Join(dir, "w3"), junky}, exitError, "junky.log:2"},
+		{"malformed line, counted", []string{"parse", "-o", filepath.Join(dir, "w4"), junky}, exitOK, "junky.log:2"},
 		{"no args", []string{"parse"}, exitUsage, "name at least one log"},
 		{"unknown flag", []string{"parse", "--bogus", "x"}, exitUsage, "bogus"},
 		{"bad format", []string{"parse", "--format", "xml", notALog}, exitUsage, "--format"},
@@ -211,5 +219,21 @@ func TestParseStdinPipe(t *testing.T) {
 	var logSize int64 = 74_109_971
 	if int64(len(stdout))*4 > logSize {
 		t.Errorf("workload is %d bytes, more than a quarter of the %d-byte log", len(stdout), logSize)
+	}
+}
+
+// TestOutputDevice: -o /dev/null (or any non-regular file) is written
+// into, never renamed over.
+func TestOutputDevice(t *testing.T) {
+	before, err := os.Stat(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, nil, "parse", "-q", "-o", os.DevNull, corpus("C-jsonlog.json.gz")); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	after, err := os.Stat(os.DevNull)
+	if err != nil || after.Mode() != before.Mode() {
+		t.Fatalf("%s changed from %v to %v", os.DevNull, before.Mode(), after.Mode())
 	}
 }

@@ -201,6 +201,15 @@ func createOutput(path string, stdout io.Writer) (io.Writer, func(keep bool) err
 	if path == "-" {
 		return stdout, func(bool) error { return nil }, nil
 	}
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		// A device or a pipe (-o /dev/null, a FIFO): write straight into
+		// it; renaming over it would replace it.
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open output %s: %w", path, err)
+		}
+		return f, func(bool) error { return f.Close() }, nil
+	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
@@ -213,6 +222,12 @@ func createOutput(path string, stdout io.Writer) (io.Writer, func(keep bool) err
 		}
 		if !keep {
 			return os.Remove(f.Name())
+		}
+		// CreateTemp makes the file private; a workload is as readable as
+		// any file the user writes.
+		if err := os.Chmod(f.Name(), 0o644); err != nil {
+			os.Remove(f.Name())
+			return fmt.Errorf("write %s: %w", path, err)
 		}
 		if err := os.Rename(f.Name(), path); err != nil {
 			os.Remove(f.Name())

@@ -2,33 +2,17 @@ package csvlog
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/csv"
 	"errors"
+	"github.com/pgrehearse/pgrehearse/internal/corpus"
 	"io"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/pgrehearse/pgrehearse/parse/logentry"
 )
 
-func corpusB(tb testing.TB) []byte {
-	f, err := os.Open("../../testdata/corpus/B-csvlog.csv.gz")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
+func corpusB(tb testing.TB) []byte { return corpus.Load(tb, "B-csvlog.csv.gz") }
 
 func readAll(t testing.TB, data []byte) (entries []logentry.Entry, malformed int) {
 	r := NewReader(bytes.NewReader(data), &logentry.TimeParser{})

@@ -2,33 +2,17 @@ package jsonlog
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"github.com/pgrehearse/pgrehearse/internal/corpus"
 	"io"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/pgrehearse/pgrehearse/parse/logentry"
 )
 
-func corpusC(tb testing.TB) []byte {
-	f, err := os.Open("../../testdata/corpus/C-jsonlog.json.gz")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
+func corpusC(tb testing.TB) []byte { return corpus.Load(tb, "C-jsonlog.json.gz") }
 
 // TestCorpusC compares every line with encoding/json and checks the
 // corpus README's counts and the EST time zone.

@@ -424,8 +424,29 @@ var knownPrefixes = []string{
 	"%t ",
 }
 
+// countStarts counts the lines that p matches up to a severity.
+func countStarts(p *Prefix, lines [][]byte) int {
+	var e logentry.Entry
+	var tp logentry.TimeParser
+	n := 0
+	for _, l := range lines {
+		if len(l) == 0 || l[0] == '\t' {
+			continue
+		}
+		e = logentry.Entry{}
+		if pos := p.match(l, &e, &tp); pos >= 0 {
+			if sev, _ := severityAt(l[pos:]); sev != 0 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // DetectPrefix returns the log_line_prefix that explains the first lines
-// of a stderr log.
+// of a stderr log: the known prefix that matches the most of them, else
+// one inferred from the fields' shapes. Two thirds of the lines must match
+// (a log can hold lines that are not entries, such as raw stderr output).
 func DetectPrefix(lines [][]byte) (string, error) {
 	best, bestN, starts := "", 0, 0
 	for _, l := range lines {
@@ -436,46 +457,18 @@ func DetectPrefix(lines [][]byte) (string, error) {
 	if starts == 0 {
 		return "", fmt.Errorf("no log lines to look at")
 	}
-	var e logentry.Entry
-	var tp logentry.TimeParser
 	for _, s := range knownPrefixes {
 		p, _ := CompilePrefix(s)
-		n := 0
-		for _, l := range lines {
-			if len(l) == 0 || l[0] == '\t' {
-				continue
-			}
-			e = logentry.Entry{}
-			if pos := p.match(l, &e, &tp); pos >= 0 {
-				if sev, _ := severityAt(l[pos:]); sev != 0 {
-					n++
-				}
-			}
-		}
-		if n > bestN {
+		if n := countStarts(p, lines); n > bestN {
 			best, bestN = s, n
 		}
 	}
-	if bestN > 0 && bestN*10 >= starts*9 {
+	if bestN > 0 && bestN*3 >= starts*2 {
 		return best, nil
 	}
 	if s := inferPrefix(lines); s != "" {
-		if p, err := CompilePrefix(s); err == nil {
-			n := 0
-			for _, l := range lines {
-				if len(l) == 0 || l[0] == '\t' {
-					continue
-				}
-				e = logentry.Entry{}
-				if pos := p.match(l, &e, &tp); pos >= 0 {
-					if sev, _ := severityAt(l[pos:]); sev != 0 {
-						n++
-					}
-				}
-			}
-			if n*10 >= starts*9 {
-				return s, nil
-			}
+		if p, err := CompilePrefix(s); err == nil && countStarts(p, lines)*3 >= starts*2 {
+			return s, nil
 		}
 	}
 	first := ""

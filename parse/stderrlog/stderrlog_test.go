@@ -2,10 +2,9 @@ package stderrlog
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
+	"github.com/pgrehearse/pgrehearse/internal/corpus"
 	"io"
-	"os"
 	"strings"
 	"testing"
 
@@ -148,22 +147,7 @@ func TestReaderFoldsAttachments(t *testing.T) {
 	}
 }
 
-func corpusA(tb testing.TB) []byte {
-	f, err := os.Open("../../testdata/corpus/A-stderr.log.gz")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
+func corpusA(tb testing.TB) []byte { return corpus.Load(tb, "A-stderr.log.gz") }
 
 // TestCorpusA counts the entries of the real log against the corpus
 // README: 237,514 log entries of all kinds, of which the DETAIL, HINT,

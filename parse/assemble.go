@@ -767,6 +767,11 @@ func (a *assembler) emit(p *pending) {
 	s := p.s
 	switch p.kind {
 	case SessionStart:
+		if a.f.windowed() && !s.failed {
+			// With a time window a session is written with its first
+			// statement inside the window, if it has one.
+			return
+		}
 		if s.ended || s.stmts > 0 || s.authorized || s.failed {
 			a.decide(s)
 		} else if !s.dropped {
@@ -799,7 +804,7 @@ func (a *assembler) emit(p *pending) {
 		a.w.statement(s.id, p.time, &p.ev)
 		a.countStatement(s, p)
 	case Error:
-		if s.dropped && s.filtered {
+		if s.dropped && s.filtered || !a.f.time(p.time) || (a.f.windowed() && s.id == 0 && !s.failed) {
 			return
 		}
 		var sid uint64
@@ -810,11 +815,11 @@ func (a *assembler) emit(p *pending) {
 		a.write(p.time)
 		a.w.errorEvent(sid, p.time, p.ev.Err, p.errText, p.ev.Source, p.ev.Line)
 	case SessionEnd:
-		if s.id == 0 && !s.dropped && (s.authorized || s.stmts > 0) {
+		if s.id == 0 && !s.dropped && (s.authorized || s.stmts > 0) && !a.f.windowed() {
 			a.decide(s)
 		}
 		if s.id == 0 {
-			if !s.dropped && !s.failed {
+			if !s.dropped && !s.failed && !a.f.windowed() {
 				a.sum.Skipped["not_a_session"]++
 			}
 			return
@@ -920,6 +925,8 @@ func (f nameFilter) keep(name string) bool {
 func (f *filter) session(s *session) bool {
 	return f.db.keep(s.db) && f.user.keep(s.user) && f.app.keep(s.app)
 }
+
+func (f *filter) windowed() bool { return f.begin != 0 || f.end != 0 }
 
 func (f *filter) time(t int64) bool {
 	return (f.begin == 0 || t >= f.begin) && (f.end == 0 || t <= f.end)

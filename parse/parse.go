@@ -425,6 +425,9 @@ func open(path string, opt *Options) (*input, error) {
 		if prefix == "" {
 			p, err := stderrlog.DetectPrefix(sampleLines(sample))
 			if err != nil {
+				if lang := nonEnglish(sample); lang != "" {
+					return nil, fmt.Errorf("%s: %w", in.path, errNonEnglish(lang))
+				}
 				return nil, fmt.Errorf("%w: %s: %v", ErrUnrecognized, in.path, err)
 			}
 			prefix = p
@@ -473,7 +476,7 @@ func detectFormat(sample []byte) (Format, error) {
 	if _, err := stderrlog.DetectPrefix(sampleLines(sample)); err == nil {
 		return FormatStderr, nil
 	} else if lang := nonEnglish(sample); lang != "" {
-		return "", fmt.Errorf("%w: this log was written with lc_messages in %s; pgrehearse reads English messages only: set lc_messages = 'C' (or 'en_US.UTF-8') on the server and capture again", ErrUnrecognized, lang)
+		return "", errNonEnglish(lang)
 	} else {
 		return "", fmt.Errorf("%w: not a csvlog or jsonlog log, and as a stderr log: %v (or pass --format if it is csvlog or jsonlog)", ErrUnrecognized, err)
 	}
@@ -498,6 +501,10 @@ var nonEnglishWords = []struct{ word, lang string }{
 	{"PŘÍKAZ:", "Czech"}, {"CHYBA:", "Czech"},
 	{"UTASÍTÁS:", "Hungarian"}, {"HIBA:", "Hungarian"},
 	{"SATS:", "Swedish"}, {"FEL:", "Swedish"},
+}
+
+func errNonEnglish(lang string) error {
+	return fmt.Errorf("%w: this log was written with lc_messages in %s; pgrehearse reads English messages only: set lc_messages = 'C' (or 'en_US.UTF-8') on the server and capture again", ErrUnrecognized, lang)
 }
 
 func nonEnglish(sample []byte) string {

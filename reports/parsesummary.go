@@ -66,6 +66,9 @@ func ParseSummary(w io.Writer, s *parse.Summary, ascii bool) error {
 		{"top databases", namesLine(s.TopDatabases)},
 		{"top users", namesLine(s.TopUsers)},
 	}
+	if s.SQLStatesInferred {
+		rows = append(rows, []string{"  SQLSTATEs", "inferred from English messages (add %e to log_line_prefix)"})
+	}
 	if !s.Complete {
 		state := "incomplete"
 		if s.Interrupted {
@@ -86,11 +89,7 @@ func errorsLine(s *parse.Summary) string {
 	if s.Errors == 0 {
 		return "0"
 	}
-	out := num(s.Errors) + " by class: " + countsLine(s.ErrorsByClass)
-	if s.SQLStatesInferred {
-		out += " (SQLSTATEs inferred from messages: add %e to log_line_prefix)"
-	}
-	return out
+	return num(s.Errors) + " by SQLSTATE class: " + countsLine(s.ErrorsByClass)
 }
 
 func countsLine(m map[string]int64) string {

@@ -46,7 +46,7 @@ func FuzzRun(f *testing.F) {
 	}
 	f.Add([]byte("2026-11-22 12:17:33.137 UTC|u|d|1.2|LOG:  duration: 1.5 ms\n"), uint8(1))
 	f.Fuzz(func(t *testing.T, log []byte, mode uint8) {
-		opt := parse.Options{Stdin: bytes.NewReader(log)}
+		opt := parse.Options{Stdin: bytes.NewReader(log), Uncompressed: true}
 		switch mode % 4 {
 		case 1:
 			opt.Format, opt.Prefix = parse.FormatStderr, "%m|%u|%d|%c|"

@@ -253,7 +253,7 @@ func newWriter(w io.Writer, h *Header, compress bool) (*writer, error) {
 	}
 	var body io.Writer = w
 	if compress {
-		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2))
+		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2), zstd.WithWindowSize(4<<20))
 		if err != nil {
 			return nil, err
 		}
@@ -536,7 +536,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 	case compressNone:
 		rd.br = br
 	case compressZstd:
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(64<<20))
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(8<<20), zstd.WithDecoderMaxMemory(256<<20))
 		if err != nil {
 			return nil, err
 		}
@@ -881,7 +881,11 @@ func (r *Reader) decode(kind byte, payload []byte) (*Event, error) {
 		return nil, fmt.Errorf("%w: second header", errCorrupt)
 	default:
 		// Unknown frames are skipped so a newer minor revision can add
-		// frames older readers may ignore.
+		// frames older readers may ignore; kinds are capital letters, so
+		// anything else is damage.
+		if kind < 'A' || kind > 'Z' {
+			return nil, fmt.Errorf("%w: frame kind %#x", errCorrupt, kind)
+		}
 		return nil, nil
 	}
 	if d.bad {

@@ -70,8 +70,8 @@ python3 - "$results" "$WORKDIR" <<'PY'
 import os, statistics, sys, collections
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    label, wall, rss = line.split()
-    rows[label].append((float(wall), int(rss)))
+    tool, name, wall, rss = line.split()
+    rows[tool + " " + name].append((float(wall), int(rss)))
 work = sys.argv[2]
 def size(label):
     return os.path.getsize(os.path.join(work, label.split()[1] + ".log"))

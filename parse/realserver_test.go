@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgrehearse/pgrehearse/internal/pgtest"
 	"github.com/pgrehearse/pgrehearse/parse"
@@ -329,5 +330,60 @@ func TestRealServerCornerCases(t *testing.T) {
 		if s.Err != nil {
 			t.Errorf("the bind error was attached to %q", s.Text)
 		}
+	}
+}
+
+// TestRealServerPortalFetch: a portal executed in several round trips
+// (JDBC's fetch size, a row limit on Execute) is one statement; the log
+// shows "execute fetch from" for the continuations.
+func TestRealServerPortalFetch(t *testing.T) {
+	files := capture(t, []string{"log_statement = 'all'", "log_duration = on", "log_line_prefix = '%m [%p] %c '"},
+		func(ctx context.Context, t *testing.T, dsn string) {
+			c := connect(ctx, t, dsn)
+			defer c.Close(ctx)
+			fe := c.Frontend()
+			fe.Send(&pgproto3.Parse{Query: "SELECT g FROM generate_series(1, 5) g"})
+			fe.Send(&pgproto3.Bind{})
+			fe.Send(&pgproto3.Execute{MaxRows: 2})
+			fe.Send(&pgproto3.Execute{MaxRows: 2})
+			fe.Send(&pgproto3.Execute{})
+			fe.Send(&pgproto3.Sync{})
+			if err := fe.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			suspended := 0
+			for {
+				msg, err := fe.Receive()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := msg.(*pgproto3.PortalSuspended); ok {
+					suspended++
+				}
+				if e, ok := msg.(*pgproto3.ErrorResponse); ok {
+					t.Fatalf("server error: %s", e.Message)
+				}
+				if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+					break
+				}
+			}
+			if suspended != 2 {
+				t.Fatalf("%d PortalSuspended, want 2", suspended)
+			}
+			simple(ctx, t, c, "SELECT 'after'")
+		})
+	sum, got := readWorkload(t, files, parse.Options{})
+	st := only(t, got)
+	if len(st) != 2 || st[0].Text != "SELECT g FROM generate_series(1, 5) g" || st[1].Text != "SELECT 'after'" {
+		for _, s := range st {
+			t.Logf("%v %q", s.Protocol, s.Text)
+		}
+		t.Fatalf("%d statements, want the fetched query once and SELECT 'after'", len(st))
+	}
+	if sum.Skipped["fetch_continuation"] != 2 {
+		t.Errorf("fetch continuations counted %d, want 2", sum.Skipped["fetch_continuation"])
+	}
+	if st[0].Duration < 0 {
+		t.Errorf("the fetched statement has no duration")
 	}
 }

@@ -18,13 +18,13 @@ func fixedSummary() *parse.Summary {
 		FirstUS: 1795349853131000, LastUS: 1795349883880000,
 		StatementsByProtocol: map[string]int64{"simple": 60089, "extended": 44148, "prepared": 59160},
 		WithParams:           73899, PeakSessions: 7, PeakStatementsPerSecond: 6842,
-		ErrorsByClass:        map[string]int64{"22": 5, "42": 5, "25": 2, "23": 1, "3D": 1, "57": 1, "unknown": 1},
-		SQLStatesInferred:    true,
-		NotReplayable:        map[string]int64{"copy_from_stdin": 5},
-		Skipped:              map[string]int64{"background": 62, "not_a_session": 2, "failed_login": 1, "warning_notice": 1},
-		TopDatabases:         []parse.NameCount{{"bench", 162918}, {"app", 472}},
-		TopUsers:             []parse.NameCount{{"bench_user", 162918}, {"app_user", 466}},
-		Complete:             true,
+		ErrorsByClass:     map[string]int64{"22": 5, "42": 5, "25": 2, "23": 1, "3D": 1, "57": 1, "unknown": 1},
+		SQLStatesInferred: true,
+		NotReplayable:     map[string]int64{"copy_from_stdin": 5},
+		Skipped:           map[string]int64{"background": 62, "not_a_session": 2, "failed_login": 1, "warning_notice": 1},
+		TopDatabases:      []parse.NameCount{{Name: "bench", Count: 162918}, {Name: "app", Count: 472}},
+		TopUsers:          []parse.NameCount{{Name: "bench_user", Count: 162918}, {Name: "app_user", Count: 466}},
+		Complete:          true,
 	}
 }
 

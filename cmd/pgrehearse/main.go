@@ -113,6 +113,10 @@ func exitCode(ctx context.Context, env *environment, err error) int {
 	case errors.As(err, &ue), errors.Is(err, parse.ErrUnrecognized):
 		code = exitUsage
 	}
+	if code == exitInterrupted {
+		fmt.Fprintln(env.stderr, "pgrehearse: interrupted; the files written so far are valid and record that they are incomplete")
+		return code
+	}
 	fmt.Fprintln(env.stderr, "pgrehearse:", err)
 	return code
 }

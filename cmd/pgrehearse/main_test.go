@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -235,5 +237,65 @@ func TestOutputDevice(t *testing.T) {
 	after, err := os.Stat(os.DevNull)
 	if err != nil || after.Mode() != before.Mode() {
 		t.Fatalf("%s changed from %v to %v", os.DevNull, before.Mode(), after.Mode())
+	}
+}
+
+// cancelAfter cancels a context once n bytes have been read through it,
+// the way Ctrl-C lands in the middle of a parse.
+type cancelAfter struct {
+	r      io.Reader
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n -= n
+	if c.n <= 0 {
+		c.cancel()
+	}
+	return n, err
+}
+
+// TestInterrupted: Ctrl-C leaves a valid workload whose trailer says it was
+// interrupted, and exits 130.
+func TestInterrupted(t *testing.T) {
+	raw, err := os.ReadFile(corpus("B-csvlog.csv.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "w.pgrw")
+	var errb bytes.Buffer
+	env := &environment{stdin: &cancelAfter{r: bytes.NewReader(raw), n: len(raw) / 2, cancel: cancel}, stdout: io.Discard, stderr: &errb}
+	err = dispatch(ctx, env, []string{"parse", "-o", out, "-"})
+	if code := exitCode(ctx, env, err); code != exitInterrupted {
+		t.Fatalf("exit %d (%v), want %d", code, err, exitInterrupted)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := parse.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := r.Next(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("interrupted workload unreadable: %v", err)
+			}
+			break
+		}
+	}
+	tr := r.Trailer()
+	if tr == nil || !tr.Interrupted || tr.Complete || tr.Statements == 0 || tr.Statements >= 156278 {
+		t.Fatalf("trailer %+v", tr)
+	}
+	if !strings.Contains(errb.String(), "interrupted") {
+		t.Errorf("summary does not say the parse was interrupted:\n%s", errb.String())
 	}
 }

@@ -1,0 +1,232 @@
+// Package replay is the second stage of pgrehearse: it runs a workload
+// against a candidate cluster with the original timing and concurrency.
+//
+// Every original session gets its own goroutine and, through an Executor,
+// its own connection. A statement starts no earlier than its original
+// offset divided by the speed factor, and never before the session's
+// previous statement has finished, so a session blocked on a lock holds up
+// only itself. How late each statement started is measured against that
+// schedule.
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/pgrehearse/pgrehearse/parse"
+)
+
+// Conn runs the statements of one session.
+type Conn interface {
+	// Exec runs one statement and reports what happened.
+	Exec(ctx context.Context, ev *parse.Event) Outcome
+	// Close ends the session.
+	Close(ctx context.Context) error
+}
+
+// Executor opens one connection per original session.
+type Executor interface {
+	Open(ctx context.Context, s *parse.Session) (Conn, error)
+}
+
+// Outcome is what running a statement gave.
+type Outcome struct {
+	Rows     int64
+	SQLState string
+	Err      error
+	// Skipped is set when the statement was not sent (not replayable).
+	Skipped bool
+}
+
+// Result is one statement's record: when it should have started, when it
+// did, and how it went.
+type Result struct {
+	Session   uint64
+	Index     int
+	Scheduled time.Time
+	Started   time.Time
+	Latency   time.Duration
+	Outcome
+}
+
+// Lateness is how long after its scheduled time the statement started.
+func (r *Result) Lateness() time.Duration {
+	if d := r.Started.Sub(r.Scheduled); d > 0 {
+		return d
+	}
+	return 0
+}
+
+// Options controls a replay.
+type Options struct {
+	// Speed divides every original offset: 2 replays twice as fast. 0
+	// means 1.
+	Speed float64
+	// Queue is how many events a session may have waiting; the reader
+	// stops reading ahead when a session's queue is full.
+	Queue int
+}
+
+// Stats sums up a schedule run.
+type Stats struct {
+	Sessions   int
+	Statements int
+	OpenErrors int
+	Started    time.Time
+	Finished   time.Time
+}
+
+// Run reads the workload from r and replays it through ex, calling sink
+// (from several goroutines; it must be safe for that) with each result.
+// It returns when every session has ended, r is exhausted, or ctx ends.
+func Run(ctx context.Context, r *parse.Reader, ex Executor, opt Options, sink func(*Result)) (*Stats, error) {
+	speed := opt.Speed
+	if speed <= 0 {
+		speed = 1
+	}
+	if opt.Queue <= 0 {
+		opt.Queue = 256
+	}
+	st := &Stats{Started: time.Now()}
+	base := r.Header().Start
+	at := func(us int64) time.Time {
+		return st.Started.Add(time.Duration(float64(us-base) * float64(time.Microsecond) / speed))
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sessions := map[uint64]chan *parse.Event{}
+	var readErr error
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			readErr = err
+			break
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if ev.Session == nil {
+			continue
+		}
+		q, ok := sessions[ev.Session.ID]
+		if !ok {
+			if ev.Kind == parse.Update {
+				continue
+			}
+			q = make(chan *parse.Event, opt.Queue)
+			sessions[ev.Session.ID] = q
+			st.Sessions++
+			wg.Add(1)
+			go func(s *parse.Session, q chan *parse.Event) {
+				defer wg.Done()
+				n, openErr := runSession(ctx, s, q, ex, at, sink)
+				mu.Lock()
+				st.Statements += n
+				if openErr {
+					st.OpenErrors++
+				}
+				mu.Unlock()
+			}(ev.Session, q)
+		}
+		// Hand the event over no sooner than a little before it is due,
+		// so memory holds seconds of workload, not all of it.
+		if wait := time.Until(at(ev.Time)) - time.Second; wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+			}
+		}
+		select {
+		case q <- ev:
+		case <-ctx.Done():
+		}
+		if ev.Kind == parse.SessionEnd {
+			close(q)
+			delete(sessions, ev.Session.ID)
+		}
+	}
+	for _, q := range sessions {
+		close(q)
+	}
+	wg.Wait()
+	st.Finished = time.Now()
+	if readErr != nil {
+		return st, fmt.Errorf("read workload: %w", readErr)
+	}
+	return st, ctx.Err()
+}
+
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// runSession replays one session's events in order.
+func runSession(ctx context.Context, s *parse.Session, q <-chan *parse.Event, ex Executor, at func(int64) time.Time, sink func(*Result)) (n int, openErr bool) {
+	var conn Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	for ev := range q {
+		if ctx.Err() != nil {
+			continue
+		}
+		due := at(ev.Time)
+		switch ev.Kind {
+		case parse.SessionStart:
+			if !sleepUntil(ctx, due) {
+				continue
+			}
+			c, err := ex.Open(ctx, s)
+			if err != nil {
+				openErr = true
+				continue
+			}
+			conn = c
+		case parse.Statement:
+			if !sleepUntil(ctx, due) {
+				continue
+			}
+			res := &Result{Session: s.ID, Index: ev.Index, Scheduled: due, Started: time.Now()}
+			switch {
+			case conn == nil:
+				res.Err = errors.New("no connection for this session")
+			case ev.Skip != parse.Replayable:
+				res.Skipped = true
+			default:
+				res.Outcome = conn.Exec(ctx, ev)
+			}
+			res.Latency = time.Since(res.Started)
+			n++
+			sink(res)
+		case parse.SessionEnd:
+			if !sleepUntil(ctx, due) {
+				continue
+			}
+			if conn != nil {
+				conn.Close(ctx)
+				conn = nil
+			}
+		}
+	}
+	return n, openErr
+}

@@ -1,0 +1,153 @@
+package replay
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pgrehearse/pgrehearse/parse"
+)
+
+// workload parses a small stderr log written for the test: session a runs
+// a statement every 100 ms from 0.1 s, session b one every 250 ms from
+// 0.05 s; b's second statement holds a lock for 2 s in the fake executor.
+func workload(t *testing.T) []byte {
+	t.Helper()
+	var b strings.Builder
+	line := func(ms int, sid, msg string) {
+		ts := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC).Add(time.Duration(ms) * time.Millisecond)
+		fmt.Fprintf(&b, "%s|app|db|%s|LOG:  %s\n", ts.Format("2006-01-02 15:04:05.000")+" UTC", sid, msg)
+	}
+	type ev struct {
+		ms       int
+		sid, msg string
+	}
+	var evs []ev
+	evs = append(evs, ev{0, "a.1", "connection authorized: user=app database=db"}, ev{0, "b.2", "connection authorized: user=app database=db"})
+	for i := 0; i < 10; i++ {
+		evs = append(evs, ev{100 + 100*i, "a.1", fmt.Sprintf("statement: SELECT %d", i)})
+	}
+	for i := 0; i < 4; i++ {
+		evs = append(evs, ev{50 + 250*i, "b.2", fmt.Sprintf("statement: SELECT 'b%d'", i)})
+	}
+	evs = append(evs, ev{1200, "a.1", "disconnection: session time: 0:00:01.200"}, ev{1200, "b.2", "disconnection: session time: 0:00:01.200"})
+	// Log order is time order.
+	for ms := 0; ms <= 1200; ms++ {
+		for _, e := range evs {
+			if e.ms == ms {
+				line(e.ms, e.sid, e.msg)
+			}
+		}
+	}
+	var out bytes.Buffer
+	if _, err := parse.Run(context.Background(), []string{"-"}, &out, parse.Options{Stdin: strings.NewReader(b.String()), Uncompressed: true}); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+type fakeExec struct {
+	mu   sync.Mutex
+	open int
+	// hold makes a statement take that long.
+	hold map[string]time.Duration
+}
+
+type fakeConn struct{ f *fakeExec }
+
+func (f *fakeExec) Open(ctx context.Context, s *parse.Session) (Conn, error) {
+	f.mu.Lock()
+	f.open++
+	f.mu.Unlock()
+	return fakeConn{f}, nil
+}
+
+func (c fakeConn) Exec(ctx context.Context, ev *parse.Event) Outcome {
+	if d := c.f.hold[ev.Text]; d > 0 {
+		time.Sleep(d)
+	}
+	return Outcome{Rows: 1}
+}
+
+func (c fakeConn) Close(ctx context.Context) error { return nil }
+
+func TestScheduleTiming(t *testing.T) {
+	data := workload(t)
+	for _, speed := range []float64{1, 2, 0.5} {
+		t.Run(fmt.Sprint("speed ", speed), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r, err := parse.NewReader(bytes.NewReader(data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ex := &fakeExec{hold: map[string]time.Duration{"SELECT 'b1'": 2 * time.Second}}
+				var mu sync.Mutex
+				got := map[uint64][]*Result{}
+				start := time.Now()
+				st, err := Run(context.Background(), r, ex, Options{Speed: speed}, func(res *Result) {
+					mu.Lock()
+					got[res.Session] = append(got[res.Session], res)
+					mu.Unlock()
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Sessions != 2 || st.Statements != 14 || ex.open != 2 {
+					t.Fatalf("sessions %d statements %d opened %d", st.Sessions, st.Statements, ex.open)
+				}
+				// The header's start is the first log line (0 ms).
+				scale := func(ms int) time.Duration { return time.Duration(float64(ms) * float64(time.Millisecond) / speed) }
+				for i, res := range got[1] {
+					if res.Index != i {
+						t.Fatalf("session a: result %d has index %d", i, res.Index)
+					}
+					// Session a never waits on session b's lock.
+					if want := start.Add(scale(100 + 100*i)); !res.Started.Equal(want) || res.Lateness() != 0 {
+						t.Errorf("session a statement %d started at +%v, want +%v", i, res.Started.Sub(start), want.Sub(start))
+					}
+				}
+				for i, res := range got[2] {
+					want := start.Add(scale(50 + 250*i))
+					if i >= 2 {
+						// After the 2 s statement, b's statements run as
+						// soon as they can: late, and measured so.
+						if res.Started.Before(want) || res.Lateness() == 0 {
+							t.Errorf("session b statement %d: started +%v lateness %v", i, res.Started.Sub(start), res.Lateness())
+						}
+						continue
+					}
+					if !res.Started.Equal(want) {
+						t.Errorf("session b statement %d started at +%v, want +%v", i, res.Started.Sub(start), want.Sub(start))
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestScheduleCancel(t *testing.T) {
+	data := workload(t)
+	synctest.Test(t, func(t *testing.T) {
+		r, err := parse.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 450*time.Millisecond)
+		defer cancel()
+		n := 0
+		var mu sync.Mutex
+		_, err = Run(ctx, r, &fakeExec{}, Options{}, func(*Result) { mu.Lock(); n++; mu.Unlock() })
+		if err == nil {
+			t.Fatal("no error after cancellation")
+		}
+		// a: 0.1..0.4 s (4), b: 0.05, 0.3 s (2)
+		if n != 6 {
+			t.Errorf("%d statements ran before the cancel at 0.45 s, want 6", n)
+		}
+	})
+}

@@ -50,6 +50,9 @@ type Result struct {
 	Scheduled time.Time
 	Started   time.Time
 	Latency   time.Duration
+	// Production is the SQLSTATE the statement failed with in the original
+	// log, "" when it succeeded there.
+	Production string
 	Outcome
 }
 
@@ -207,6 +210,12 @@ func runSession(ctx context.Context, s *parse.Session, q <-chan *parse.Event, ex
 				continue
 			}
 			res := &Result{Session: s.ID, Index: ev.Index, Scheduled: due, Started: time.Now()}
+			if ev.Err != nil {
+				res.Production = ev.Err.SQLState
+				if res.Production == "" {
+					res.Production = "unknown"
+				}
+			}
 			switch {
 			case conn == nil:
 				res.Err = errors.New("no connection for this session")

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrehearse/pgrehearse/replay"
+)
+
+func runReplay(ctx context.Context, env *environment, args []string) error {
+	fs := newFlags(env, "replay", "WORKLOAD (- for standard input)")
+	target := fs.String("target", "", "the candidate cluster: a libpq DSN or URL (PG* variables and .pgpass apply)")
+	speed := fs.Float64("speed", 1, "replay speed: 2 runs the workload in half the time")
+	out := fs.StringP("output", "o", "results.jsonl", "results file to write")
+	jsonOut := fs.Bool("json", false, "print the summary as one JSON object on standard output")
+	readOnly := fs.Bool("read-only", false, "run every session with default_transaction_read_only = on")
+	userMap := fs.StringToString("user-map", nil, "rename users on the target: orig=new,...")
+	dbMap := fs.StringToString("database-map", nil, "rename databases on the target: orig=new,...")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return usagef("replay: name one workload file (from pgrehearse parse)")
+	}
+	if *speed <= 0 {
+		return usagef("replay: --speed must be positive")
+	}
+	cfg, err := pgconn.ParseConfig(*target)
+	if err != nil {
+		return usagef("replay: --target: %v", err)
+	}
+	in, err := openInput(fs.Arg(0), env.stdin)
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	defer in.Close()
+	r, err := parseReader(in, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+
+	safe := fmt.Sprintf("host=%s port=%d user=%s database=%s", cfg.Host, cfg.Port, cfg.User, cfg.Database)
+	fmt.Fprintf(env.stderr, "replaying %s against %s at speed %g\n", fs.Arg(0), safe, *speed)
+	if err := checkTarget(ctx, cfg, *readOnly); err != nil {
+		return err
+	}
+	f, commit, err := createOutput(*out, env.stdout)
+	if err != nil {
+		return err
+	}
+	rw, err := replay.NewResultsWriter(f, replay.ResultsHeader{Target: safe, Speed: *speed, Workload: fs.Arg(0)})
+	if err != nil {
+		commit(false)
+		return err
+	}
+	ex := &replay.PGExecutor{Config: cfg, UserMap: *userMap, DatabaseMap: *dbMap, ReadOnly: *readOnly}
+	st, runErr := replay.Run(ctx, r, ex, replay.Options{Speed: *speed}, rw.Add)
+	interrupted := errors.Is(runErr, context.Canceled) || ctx.Err() != nil
+	sum, err := rw.Close(st, interrupted)
+	if err := errors.Join(err, commit(true)); err != nil {
+		return errors.Join(runErr, err)
+	}
+	if *jsonOut {
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(sum)
+	} else {
+		fmt.Fprintf(env.stderr, "replayed %d of %d statements in %d sessions (%d skipped, %d errors, %d new); lateness p99 %.1f ms, max %.1f ms; latency p50 %.2f ms, p99 %.2f ms; results in %s\n",
+			sum.Replayed, sum.Statements, sum.Sessions, sum.Skipped, sum.Errors, sum.NewErrors, sum.LatenessP99MS, sum.LatenessMaxMS, sum.LatencyP50MS, sum.LatencyP99MS, *out)
+	}
+	return runErr
+}
+
+// checkTarget refuses a hot standby unless the replay is read-only:
+// writes would fail there and measure nothing.
+func checkTarget(ctx context.Context, cfg *pgconn.Config, readOnly bool) error {
+	c, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("replay: connect to the target: %w (check --target, and that the server accepts connections)", err)
+	}
+	defer c.Close(ctx)
+	res, err := c.Exec(ctx, "SELECT pg_is_in_recovery()").ReadAll()
+	if err != nil {
+		return fmt.Errorf("replay: query the target: %w", err)
+	}
+	if len(res) == 1 && len(res[0].Rows) == 1 && strings.HasPrefix(string(res[0].Rows[0][0]), "t") && !readOnly {
+		return usagef("replay: the target is in recovery (a standby); replay writes, so point --target at a primary, or pass --read-only for a read-only workload")
+	}
+	return nil
+}

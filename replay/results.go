@@ -1,0 +1,155 @@
+package replay
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ResultsVersion is the version of the results format (docs/results-format.md).
+const ResultsVersion = 1
+
+// ResultsHeader is the first line of a results file.
+type ResultsHeader struct {
+	Format  string `json:"format"`
+	Version int    `json:"version"`
+	// Target is the target without its password.
+	Target   string  `json:"target"`
+	Speed    float64 `json:"speed"`
+	Workload string  `json:"workload"`
+	// CaptureStart is the workload's time base (RFC 3339).
+	CaptureStart string `json:"capture_start"`
+	Started      string `json:"started"`
+}
+
+// Summary is the last line of a results file, and what replay prints.
+type Summary struct {
+	Statements    int64   `json:"statements"`
+	Replayed      int64   `json:"replayed"`
+	Skipped       int64   `json:"skipped"`
+	Errors        int64   `json:"errors"`
+	NewErrors     int64   `json:"new_errors"`
+	Sessions      int64   `json:"sessions"`
+	OpenErrors    int64   `json:"connect_errors"`
+	LatenessP50MS float64 `json:"lateness_p50_ms"`
+	LatenessP99MS float64 `json:"lateness_p99_ms"`
+	LatenessMaxMS float64 `json:"lateness_max_ms"`
+	LateOver100ms float64 `json:"late_over_100ms_share"`
+	LatencyP50MS  float64 `json:"latency_p50_ms"`
+	LatencyP95MS  float64 `json:"latency_p95_ms"`
+	LatencyP99MS  float64 `json:"latency_p99_ms"`
+	Started       string  `json:"started"`
+	Finished      string  `json:"finished"`
+	Interrupted   bool    `json:"interrupted"`
+}
+
+// ResultsWriter streams results as JSON lines: the header, one line per
+// statement, and the summary as the trailer. It is safe for concurrent
+// use, so session goroutines write their results directly.
+type ResultsWriter struct {
+	mu  sync.Mutex
+	bw  *bufio.Writer
+	buf []byte
+	err error
+
+	lateness, latency []int64 // microseconds, for percentiles
+	sum               Summary
+}
+
+// NewResultsWriter writes the header to w.
+func NewResultsWriter(w io.Writer, h ResultsHeader) (*ResultsWriter, error) {
+	h.Format, h.Version = "pgrehearse-results", ResultsVersion
+	rw := &ResultsWriter{bw: bufio.NewWriterSize(w, 256<<10)}
+	b, err := json.Marshal(map[string]any{"header": h})
+	if err != nil {
+		return nil, err
+	}
+	rw.bw.Write(append(b, '\n'))
+	return rw, nil
+}
+
+// Add records one result.
+func (rw *ResultsWriter) Add(r *Result) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	rw.sum.Statements++
+	b := append(rw.buf[:0], `{"s":`...)
+	b = strconv.AppendUint(b, r.Session, 10)
+	b = append(b, `,"i":`...)
+	b = strconv.AppendInt(b, int64(r.Index), 10)
+	b = append(b, `,"sched_us":`...)
+	b = strconv.AppendInt(b, r.Scheduled.UnixMicro(), 10)
+	b = append(b, `,"start_us":`...)
+	b = strconv.AppendInt(b, r.Started.UnixMicro(), 10)
+	b = append(b, `,"late_us":`...)
+	b = strconv.AppendInt(b, r.Lateness().Microseconds(), 10)
+	b = append(b, `,"lat_us":`...)
+	b = strconv.AppendInt(b, r.Latency.Microseconds(), 10)
+	b = append(b, `,"rows":`...)
+	b = strconv.AppendInt(b, r.Rows, 10)
+	switch {
+	case r.Skipped:
+		rw.sum.Skipped++
+		b = append(b, `,"skipped":true`...)
+	default:
+		rw.sum.Replayed++
+		rw.lateness = append(rw.lateness, r.Lateness().Microseconds())
+		rw.latency = append(rw.latency, r.Latency.Microseconds())
+	}
+	if r.Err != nil {
+		rw.sum.Errors++
+		state := r.SQLState
+		if state == "" {
+			state = "connection"
+		}
+		b = append(b, `,"sqlstate":`...)
+		b = strconv.AppendQuote(b, state)
+		// An error production had too is not new; a statement that
+		// worked there and fails here is a launch blocker.
+		if r.Production == "" || (r.Production != r.SQLState && r.Production != "unknown") {
+			rw.sum.NewErrors++
+			b = append(b, `,"new":true`...)
+		}
+	}
+	b = append(b, "}\n"...)
+	rw.buf = b
+	if _, err := rw.bw.Write(b); err != nil && rw.err == nil {
+		rw.err = err
+	}
+}
+
+// Close completes the summary, writes it as the trailer and flushes.
+func (rw *ResultsWriter) Close(st *Stats, interrupted bool) (*Summary, error) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	s := &rw.sum
+	s.Sessions = int64(st.Sessions)
+	s.OpenErrors = int64(st.OpenErrors)
+	s.Started = st.Started.UTC().Format(time.RFC3339Nano)
+	s.Finished = st.Finished.UTC().Format(time.RFC3339Nano)
+	s.Interrupted = interrupted
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	s.LatenessP50MS, s.LatenessP99MS, s.LatenessMaxMS = ms(quantile(rw.lateness, 0.5)), ms(quantile(rw.lateness, 0.99)), ms(quantile(rw.lateness, 1))
+	s.LatencyP50MS, s.LatencyP95MS, s.LatencyP99MS = ms(quantile(rw.latency, 0.5)), ms(quantile(rw.latency, 0.95)), ms(quantile(rw.latency, 0.99))
+	if n := len(rw.lateness); n > 0 {
+		late := 0
+		for _, l := range rw.lateness {
+			if l > 100_000 {
+				late++
+			}
+		}
+		s.LateOver100ms = float64(late) / float64(n)
+	}
+	b, err := json.Marshal(map[string]any{"summary": s})
+	if err != nil {
+		return s, err
+	}
+	rw.bw.Write(append(b, '\n'))
+	if err := rw.bw.Flush(); err != nil && rw.err == nil {
+		rw.err = err
+	}
+	return s, rw.err
+}

@@ -17,6 +17,7 @@ type nopConn struct{}
 func (nopExec) Open(context.Context, *parse.Session) (Conn, error) { return nopConn{}, nil }
 func (nopConn) Exec(context.Context, *parse.Event) Outcome         { return Outcome{} }
 func (nopConn) Close(context.Context) error                        { return nil }
+func (nopConn) Alive() bool                                        { return true }
 
 // BenchmarkSchedule measures the scheduler alone: 200,000 statements of 50
 // sessions replayed at a speed that makes every one due at once, through

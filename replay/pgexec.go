@@ -125,3 +125,5 @@ func (p *pgConn) Exec(ctx context.Context, ev *parse.Event) Outcome {
 }
 
 func (p *pgConn) Close(ctx context.Context) error { return p.c.Close(ctx) }
+
+func (p *pgConn) Alive() bool { return !p.c.IsClosed() }

@@ -2,11 +2,14 @@ package replay
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // ResultsVersion is the version of the results format (docs/results-format.md).
@@ -44,6 +47,9 @@ type Summary struct {
 	Started       string  `json:"started"`
 	Finished      string  `json:"finished"`
 	Interrupted   bool    `json:"interrupted"`
+	// Histograms holds the lateness and latency histograms (µs), HDR V2
+	// compressed encoding in base64.
+	Histograms map[string]string `json:"histograms,omitempty"`
 }
 
 // ResultsWriter streams results as JSON lines: the header, one line per
@@ -55,14 +61,19 @@ type ResultsWriter struct {
 	buf []byte
 	err error
 
-	lateness, latency []int64 // microseconds, for percentiles
+	// Mergeable histograms in microseconds (1 µs to 1 hour, 3 digits):
+	// memory stays flat however many statements run, and shards merge.
+	lateness, latency *hdrhistogram.Histogram
+	late100           int64
 	sum               Summary
 }
 
 // NewResultsWriter writes the header to w.
 func NewResultsWriter(w io.Writer, h ResultsHeader) (*ResultsWriter, error) {
 	h.Format, h.Version = "pgrehearse-results", ResultsVersion
-	rw := &ResultsWriter{bw: bufio.NewWriterSize(w, 256<<10)}
+	rw := &ResultsWriter{bw: bufio.NewWriterSize(w, 256<<10),
+		lateness: hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3),
+		latency:  hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)}
 	b, err := json.Marshal(map[string]any{"header": h})
 	if err != nil {
 		return nil, err
@@ -93,11 +104,16 @@ func (rw *ResultsWriter) Add(r *Result) {
 	switch {
 	case r.Skipped:
 		rw.sum.Skipped++
-		b = append(b, `,"skipped":true`...)
+		b = append(b, `,"skipped":`...)
+		b = strconv.AppendQuote(b, r.SkipReason)
 	default:
 		rw.sum.Replayed++
-		rw.lateness = append(rw.lateness, r.Lateness().Microseconds())
-		rw.latency = append(rw.latency, r.Latency.Microseconds())
+		l := r.Lateness().Microseconds()
+		if l > 100_000 {
+			rw.late100++
+		}
+		rw.lateness.RecordValue(max(l, 1))
+		rw.latency.RecordValue(max(r.Latency.Microseconds(), 1))
 	}
 	if r.Err != nil {
 		rw.sum.Errors++
@@ -132,16 +148,26 @@ func (rw *ResultsWriter) Close(st *Stats, interrupted bool) (*Summary, error) {
 	s.Finished = st.Finished.UTC().Format(time.RFC3339Nano)
 	s.Interrupted = interrupted
 	ms := func(us int64) float64 { return float64(us) / 1000 }
-	s.LatenessP50MS, s.LatenessP99MS, s.LatenessMaxMS = ms(quantile(rw.lateness, 0.5)), ms(quantile(rw.lateness, 0.99)), ms(quantile(rw.lateness, 1))
-	s.LatencyP50MS, s.LatencyP95MS, s.LatencyP99MS = ms(quantile(rw.latency, 0.5)), ms(quantile(rw.latency, 0.95)), ms(quantile(rw.latency, 0.99))
-	if n := len(rw.lateness); n > 0 {
-		late := 0
-		for _, l := range rw.lateness {
-			if l > 100_000 {
-				late++
-			}
+	q := func(h *hdrhistogram.Histogram, p float64) float64 {
+		if h.TotalCount() == 0 {
+			return 0
 		}
-		s.LateOver100ms = float64(late) / float64(n)
+		return ms(h.ValueAtQuantile(p))
+	}
+	s.LatenessP50MS, s.LatenessP99MS = q(rw.lateness, 50), q(rw.lateness, 99)
+	s.LatencyP50MS, s.LatencyP95MS, s.LatencyP99MS = q(rw.latency, 50), q(rw.latency, 95), q(rw.latency, 99)
+	if rw.lateness.TotalCount() > 0 {
+		s.LatenessMaxMS = ms(rw.lateness.Max())
+		s.LateOver100ms = float64(rw.late100) / float64(rw.lateness.TotalCount())
+	}
+	// The histograms travel in the trailer so compare can merge shards.
+	for name, h := range map[string]*hdrhistogram.Histogram{"lateness": rw.lateness, "latency": rw.latency} {
+		if enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
+			if s.Histograms == nil {
+				s.Histograms = map[string]string{}
+			}
+			s.Histograms[name] = base64.StdEncoding.EncodeToString(enc)
+		}
 	}
 	b, err := json.Marshal(map[string]any{"summary": s})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,8 @@ type Conn interface {
 	Exec(ctx context.Context, ev *parse.Event) Outcome
 	// Close ends the session.
 	Close(ctx context.Context) error
+	// Alive reports whether the connection is still usable.
+	Alive() bool
 }
 
 // Executor opens one connection per original session.
@@ -38,8 +41,9 @@ type Outcome struct {
 	Rows     int64
 	SQLState string
 	Err      error
-	// Skipped is set when the statement was not sent (not replayable).
-	Skipped bool
+	// Skipped is set when the statement was not sent, SkipReason says why.
+	Skipped    bool
+	SkipReason string
 }
 
 // Result is one statement's record: when it should have started, when it
@@ -72,6 +76,10 @@ type Options struct {
 	// Queue is how many events a session may have waiting; the reader
 	// stops reading ahead when a session's queue is full.
 	Queue int
+	// IncludeSystem replays statements that reach beyond the workload
+	// (ALTER SYSTEM, pg_terminate_backend, COPY ... PROGRAM, ...), which
+	// are skipped by default.
+	IncludeSystem bool
 }
 
 // Stats sums up a schedule run.
@@ -79,6 +87,8 @@ type Stats struct {
 	Sessions   int
 	Statements int
 	OpenErrors int
+	// Reconnects counts connections lost mid-run and opened again.
+	Reconnects int
 	Started    time.Time
 	Finished   time.Time
 }
@@ -129,9 +139,10 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, opt Options, sink fu
 			wg.Add(1)
 			go func(s *parse.Session, q chan *parse.Event) {
 				defer wg.Done()
-				n, openErr := runSession(ctx, s, q, ex, at, sink)
+				n, openErr, reconnects := runSession(ctx, s, q, ex, at, sink, &opt)
 				mu.Lock()
 				st.Statements += n
+				st.Reconnects += reconnects
 				if openErr {
 					st.OpenErrors++
 				}
@@ -182,8 +193,9 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 }
 
 // runSession replays one session's events in order.
-func runSession(ctx context.Context, s *parse.Session, q <-chan *parse.Event, ex Executor, at func(int64) time.Time, sink func(*Result)) (n int, openErr bool) {
+func runSession(ctx context.Context, s *parse.Session, q <-chan *parse.Event, ex Executor, at func(int64) time.Time, sink func(*Result), opt *Options) (n int, openErr bool, reconnects int) {
 	var conn Conn
+	opened, lost := false, false
 	defer func() {
 		if conn != nil {
 			conn.Close(context.WithoutCancel(ctx))
@@ -204,7 +216,7 @@ func runSession(ctx context.Context, s *parse.Session, q <-chan *parse.Event, ex
 				openErr = true
 				continue
 			}
-			conn = c
+			conn, opened = c, true
 		case parse.Statement:
 			if !sleepUntil(ctx, due) {
 				continue
@@ -216,13 +228,29 @@ func runSession(ctx context.Context, s *parse.Session, q <-chan *parse.Event, ex
 					res.Production = "unknown"
 				}
 			}
+			if conn == nil && opened && lost {
+				// The connection was lost (killed backend, restarted
+				// target): the application would have reconnected.
+				if c, err := ex.Open(ctx, s); err == nil {
+					conn, lost = c, false
+					reconnects++
+				}
+			}
 			switch {
+			case ev.Skip != parse.Replayable:
+				res.Skipped, res.SkipReason = true, ev.Skip.String()
+			case !opt.IncludeSystem && reachesBeyond(ev.Text):
+				res.Skipped, res.SkipReason = true, "beyond_workload"
 			case conn == nil:
 				res.Err = errors.New("no connection for this session")
-			case ev.Skip != parse.Replayable:
-				res.Skipped = true
 			default:
 				res.Outcome = conn.Exec(ctx, ev)
+				if res.Err != nil && !conn.Alive() && ctx.Err() == nil {
+					// The connection is gone (a killed backend, a restarted
+					// target, a network fault).
+					conn.Close(ctx)
+					conn, lost = nil, true
+				}
 			}
 			res.Latency = time.Since(res.Started)
 			n++
@@ -237,5 +265,22 @@ func runSession(ctx context.Context, s *parse.Session, q <-chan *parse.Event, ex
 			}
 		}
 	}
-	return n, openErr
+	return n, openErr, reconnects
+}
+
+// beyond lists what, in a statement, acts outside the workload: on the
+// server's configuration, on other sessions, on replication, or on the
+// host. Replaying it would change the target rather than load it.
+var beyond = []string{"alter system", "pg_reload_conf", "pg_terminate_backend", "pg_cancel_backend",
+	"replication_slot", "pg_promote", "pg_rotate_logfile", "pg_switch_wal", "program '", "program $"}
+
+// reachesBeyond reports whether text holds one of those.
+func reachesBeyond(text string) bool {
+	low := strings.ToLower(text)
+	for _, b := range beyond {
+		if strings.Contains(low, b) {
+			return true
+		}
+	}
+	return false
 }

@@ -30,7 +30,11 @@ func workload(t *testing.T) []byte {
 	var evs []ev
 	evs = append(evs, ev{0, "a.1", "connection authorized: user=app database=db"}, ev{0, "b.2", "connection authorized: user=app database=db"})
 	for i := 0; i < 10; i++ {
-		evs = append(evs, ev{100 + 100*i, "a.1", fmt.Sprintf("statement: SELECT %d", i)})
+		msg := fmt.Sprintf("statement: SELECT %d", i)
+		if i == 9 {
+			msg = "statement: ALTER SYSTEM SET work_mem = '1GB'"
+		}
+		evs = append(evs, ev{100 + 100*i, "a.1", msg})
 	}
 	for i := 0; i < 4; i++ {
 		evs = append(evs, ev{50 + 250*i, "b.2", fmt.Sprintf("statement: SELECT 'b%d'", i)})
@@ -54,27 +58,40 @@ func workload(t *testing.T) []byte {
 type fakeExec struct {
 	mu   sync.Mutex
 	open int
+	ran  []string
+	kill bool // "SELECT 3" loses the connection
 	// hold makes a statement take that long.
 	hold map[string]time.Duration
 }
 
-type fakeConn struct{ f *fakeExec }
+type fakeConn struct {
+	f    *fakeExec
+	dead *bool
+}
 
 func (f *fakeExec) Open(ctx context.Context, s *parse.Session) (Conn, error) {
 	f.mu.Lock()
 	f.open++
 	f.mu.Unlock()
-	return fakeConn{f}, nil
+	return fakeConn{f, new(bool)}, nil
 }
 
 func (c fakeConn) Exec(ctx context.Context, ev *parse.Event) Outcome {
+	c.f.mu.Lock()
+	c.f.ran = append(c.f.ran, ev.Text)
+	c.f.mu.Unlock()
 	if d := c.f.hold[ev.Text]; d > 0 {
 		time.Sleep(d)
+	}
+	if ev.Text == "SELECT 3" && c.f.kill {
+		*c.dead = true
+		return Outcome{Err: fmt.Errorf("connection reset")}
 	}
 	return Outcome{Rows: 1}
 }
 
 func (c fakeConn) Close(ctx context.Context) error { return nil }
+func (c fakeConn) Alive() bool                     { return !*c.dead }
 
 func TestScheduleTiming(t *testing.T) {
 	data := workload(t)
@@ -150,4 +167,51 @@ func TestScheduleCancel(t *testing.T) {
 			t.Errorf("%d statements ran before the cancel at 0.45 s, want 6", n)
 		}
 	})
+}
+
+// TestReconnectAndBeyond: a lost connection is opened again for the
+// session's next statement; ALTER SYSTEM is not replayed unless asked.
+func TestReconnectAndBeyond(t *testing.T) {
+	data := workload(t)
+	for _, include := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			r, err := parse.NewReader(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ex := &fakeExec{kill: true}
+			var mu sync.Mutex
+			var results []*Result
+			st, err := Run(context.Background(), r, ex, Options{IncludeSystem: include}, func(res *Result) {
+				mu.Lock()
+				results = append(results, res)
+				mu.Unlock()
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Reconnects != 1 || ex.open != 3 {
+				t.Errorf("reconnects %d opens %d, want 1 and 3", st.Reconnects, ex.open)
+			}
+			failed, skipped := 0, 0
+			for _, res := range results {
+				if res.Err != nil {
+					failed++
+				}
+				if res.SkipReason == "beyond_workload" {
+					skipped++
+				}
+			}
+			if failed != 1 {
+				t.Errorf("%d failed statements, want only the one that lost its connection", failed)
+			}
+			wantSkipped := 1
+			if include {
+				wantSkipped = 0
+			}
+			if skipped != wantSkipped {
+				t.Errorf("include=%v: %d skipped as beyond the workload, want %d", include, skipped, wantSkipped)
+			}
+		})
+	}
 }

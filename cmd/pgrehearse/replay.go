@@ -21,6 +21,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	readOnly := fs.Bool("read-only", false, "run every session with default_transaction_read_only = on")
 	userMap := fs.StringToString("user-map", nil, "rename users on the target: orig=new,...")
 	dbMap := fs.StringToString("database-map", nil, "rename databases on the target: orig=new,...")
+	includeSystem := fs.Bool("include-system", false, "also replay statements that act beyond the workload (ALTER SYSTEM, pg_terminate_backend, COPY ... PROGRAM)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -61,7 +62,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	ex := &replay.PGExecutor{Config: cfg, UserMap: *userMap, DatabaseMap: *dbMap, ReadOnly: *readOnly}
-	st, runErr := replay.Run(ctx, r, ex, replay.Options{Speed: *speed}, rw.Add)
+	st, runErr := replay.Run(ctx, r, ex, replay.Options{Speed: *speed, IncludeSystem: *includeSystem}, rw.Add)
 	interrupted := errors.Is(runErr, context.Canceled) || ctx.Err() != nil
 	sum, err := rw.Close(st, interrupted)
 	if err := errors.Join(err, commit(true)); err != nil {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"strings"
 	"sync"
@@ -80,6 +81,9 @@ type Options struct {
 	// (ALTER SYSTEM, pg_terminate_backend, COPY ... PROGRAM, ...), which
 	// are skipped by default.
 	IncludeSystem bool
+	// Grace is how long statements already running may finish after ctx
+	// is cancelled (Ctrl-C) before they are cancelled too. Default 5s.
+	Grace time.Duration
 }
 
 // Stats sums up a schedule run.
@@ -104,6 +108,23 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, opt Options, sink fu
 	if opt.Queue <= 0 {
 		opt.Queue = 256
 	}
+	if opt.Grace <= 0 {
+		opt.Grace = 5 * time.Second
+	}
+	// ctx stops the scheduling; execCtx, which outlives it by the grace
+	// period, bounds the statements already sent.
+	execCtx, cancelExec := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelExec()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(opt.Grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancelExec()
+		case <-execCtx.Done():
+		}
+	})
+	defer stop()
 	st := &Stats{Started: time.Now()}
 	base := r.Header().Start
 	at := func(us int64) time.Time {
@@ -139,7 +160,7 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, opt Options, sink fu
 			wg.Add(1)
 			go func(s *parse.Session, q chan *parse.Event) {
 				defer wg.Done()
-				n, openErr, reconnects := runSession(ctx, s, q, ex, at, sink, &opt)
+				n, openErr, reconnects := runSession(ctx, execCtx, s, q, ex, at, sink, &opt)
 				mu.Lock()
 				st.Statements += n
 				st.Reconnects += reconnects
@@ -193,7 +214,7 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 }
 
 // runSession replays one session's events in order.
-func runSession(ctx context.Context, s *parse.Session, q <-chan *parse.Event, ex Executor, at func(int64) time.Time, sink func(*Result), opt *Options) (n int, openErr bool, reconnects int) {
+func runSession(ctx, execCtx context.Context, s *parse.Session, q <-chan *parse.Event, ex Executor, at func(int64) time.Time, sink func(*Result), opt *Options) (n int, openErr bool, reconnects int) {
 	var conn Conn
 	opened, lost := false, false
 	defer func() {
@@ -244,7 +265,7 @@ func runSession(ctx context.Context, s *parse.Session, q <-chan *parse.Event, ex
 			case conn == nil:
 				res.Err = errors.New("no connection for this session")
 			default:
-				res.Outcome = conn.Exec(ctx, ev)
+				res.Outcome = execute(execCtx, conn, ev)
 				if res.Err != nil && !conn.Alive() && ctx.Err() == nil {
 					// The connection is gone (a killed backend, a restarted
 					// target, a network fault).
@@ -266,6 +287,37 @@ func runSession(ctx context.Context, s *parse.Session, q <-chan *parse.Event, ex
 		}
 	}
 	return n, openErr, reconnects
+}
+
+// execute runs one statement. A statement a client cancelled in
+// production (57014) is cancelled after its original duration, with a real
+// cancel request, so the target does the same work.
+func execute(ctx context.Context, conn Conn, ev *parse.Event) Outcome {
+	if ev.Err != nil && ev.Err.SQLState == "57014" && ev.Duration > 0 {
+		c, cancel := context.WithTimeout(ctx, time.Duration(ev.Duration)*time.Microsecond)
+		defer cancel()
+		return conn.Exec(c, ev)
+	}
+	return conn.Exec(ctx, ev)
+}
+
+// ShardFilter keeps the sessions of shard i of n (0 <= i < n), chosen by
+// a hash of the session's key, so n processes replay disjoint sets of
+// sessions and every session stays whole.
+func ShardFilter(i, n int) func(*parse.Session) bool {
+	return func(s *parse.Session) bool {
+		h := fnv.New64a()
+		h.Write([]byte(s.Key))
+		// FNV's low bits are weak for keys that differ in a few
+		// characters; a splitmix64 finaliser spreads them.
+		x := h.Sum64()
+		x ^= x >> 30
+		x *= 0xbf58476d1ce4e5b9
+		x ^= x >> 27
+		x *= 0x94d049bb133111eb
+		x ^= x >> 31
+		return int(x%uint64(n)) == i
+	}
 }
 
 // beyond lists what, in a statement, acts outside the workload: on the

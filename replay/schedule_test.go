@@ -215,3 +215,56 @@ func TestReconnectAndBeyond(t *testing.T) {
 		})
 	}
 }
+
+func TestShardFilter(t *testing.T) {
+	const n = 4
+	counts := make([]int, n)
+	for k := 0; k < 1000; k++ {
+		s := &parse.Session{Key: fmt.Sprintf("6b02dd%02x.%x", k%256, k)}
+		hits := 0
+		for i := 0; i < n; i++ {
+			if ShardFilter(i, n)(s) {
+				hits++
+				counts[i]++
+			}
+		}
+		if hits != 1 {
+			t.Fatalf("session %s is in %d shards, want exactly 1", s.Key, hits)
+		}
+	}
+	for i, c := range counts {
+		if c < 150 {
+			t.Errorf("shard %d got %d of 1000 sessions: badly balanced", i, c)
+		}
+	}
+}
+
+// TestGrace: after the scheduling stops, a running statement may finish
+// within the grace period.
+func TestGrace(t *testing.T) {
+	data := workload(t)
+	synctest.Test(t, func(t *testing.T) {
+		r, err := parse.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// b's second statement (at 0.3 s) runs 2 s; stop at 0.5 s.
+		ex := &fakeExec{hold: map[string]time.Duration{"SELECT 'b1'": 2 * time.Second}}
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		var mu sync.Mutex
+		var done []string
+		start := time.Now()
+		Run(ctx, r, ex, Options{Grace: 3 * time.Second}, func(res *Result) {
+			mu.Lock()
+			done = append(done, fmt.Sprint(res.Session, ":", res.Index))
+			mu.Unlock()
+		})
+		if !strings.Contains(strings.Join(done, " "), "2:1") {
+			t.Errorf("the running statement did not finish within the grace period: %v", done)
+		}
+		if el := time.Since(start); el != 2300*time.Millisecond {
+			t.Errorf("run ended after %v, want when the held statement ended (2.3 s)", el)
+		}
+	})
+}

@@ -21,6 +21,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	readOnly := fs.Bool("read-only", false, "run every session with default_transaction_read_only = on")
 	userMap := fs.StringToString("user-map", nil, "rename users on the target: orig=new,...")
 	dbMap := fs.StringToString("database-map", nil, "rename databases on the target: orig=new,...")
+	shard := fs.String("shard", "", "replay only shard I of N (I/N, 0-based): N processes replay disjoint sets of whole sessions")
 	includeSystem := fs.Bool("include-system", false, "also replay statements that act beyond the workload (ALTER SYSTEM, pg_terminate_backend, COPY ... PROGRAM)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -31,6 +32,12 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	}
 	if *speed <= 0 {
 		return usagef("replay: --speed must be positive")
+	}
+	var shardI, shardN int
+	if *shard != "" {
+		if _, err := fmt.Sscanf(*shard, "%d/%d", &shardI, &shardN); err != nil || shardN < 1 || shardI < 0 || shardI >= shardN {
+			return usagef("replay: --shard %q: want I/N with 0 <= I < N, e.g. 0/4", *shard)
+		}
 	}
 	cfg, err := pgconn.ParseConfig(*target)
 	if err != nil {
@@ -46,6 +53,9 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer r.Close()
+	if shardN > 0 {
+		r.SetSessionFilter(replay.ShardFilter(shardI, shardN))
+	}
 
 	safe := fmt.Sprintf("host=%s port=%d user=%s database=%s", cfg.Host, cfg.Port, cfg.User, cfg.Database)
 	fmt.Fprintf(env.stderr, "replaying %s against %s at speed %g\n", fs.Arg(0), safe, *speed)

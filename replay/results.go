@@ -137,6 +137,17 @@ func (rw *ResultsWriter) Add(r *Result) {
 	}
 }
 
+// Snapshot returns the figures so far: statements done, errors, new
+// errors, and the 99th percentile of lateness in milliseconds.
+func (rw *ResultsWriter) Snapshot() (statements, errors, newErrors int64, latenessP99MS float64) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.lateness.TotalCount() > 0 {
+		latenessP99MS = float64(rw.lateness.ValueAtQuantile(99)) / 1000
+	}
+	return rw.sum.Statements, rw.sum.Errors, rw.sum.NewErrors, latenessP99MS
+}
+
 // Close completes the summary, writes it as the trailer and flushes.
 func (rw *ResultsWriter) Close(st *Stats, interrupted bool) (*Summary, error) {
 	rw.mu.Lock()

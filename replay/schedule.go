@@ -17,6 +17,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pgrehearse/pgrehearse/parse"
@@ -81,9 +82,21 @@ type Options struct {
 	// (ALTER SYSTEM, pg_terminate_backend, COPY ... PROGRAM, ...), which
 	// are skipped by default.
 	IncludeSystem bool
+	// Live, when set, is kept up to date while the replay runs.
+	Live *Live
 	// Grace is how long statements already running may finish after ctx
 	// is cancelled (Ctrl-C) before they are cancelled too. Default 5s.
 	Grace time.Duration
+}
+
+// Live holds figures of a running replay for a progress line or a metrics
+// endpoint. Its fields are updated atomically.
+type Live struct {
+	// OpenSessions counts sessions with a connection now.
+	OpenSessions atomic.Int64
+	// WorkloadUS is how far into the workload (µs of original time) the
+	// scheduler has handed out events.
+	WorkloadUS atomic.Int64
 }
 
 // Stats sums up a schedule run.
@@ -182,6 +195,9 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, opt Options, sink fu
 		case q <- ev:
 		case <-ctx.Done():
 		}
+		if opt.Live != nil {
+			opt.Live.WorkloadUS.Store(ev.Time - base)
+		}
 		if ev.Kind == parse.SessionEnd {
 			close(q)
 			delete(sessions, ev.Session.ID)
@@ -217,11 +233,16 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 func runSession(ctx, execCtx context.Context, s *parse.Session, q <-chan *parse.Event, ex Executor, at func(int64) time.Time, sink func(*Result), opt *Options) (n int, openErr bool, reconnects int) {
 	var conn Conn
 	opened, lost := false, false
-	defer func() {
+	closeConn := func(c context.Context) {
 		if conn != nil {
-			conn.Close(context.WithoutCancel(ctx))
+			conn.Close(c)
+			conn = nil
+			if opt.Live != nil {
+				opt.Live.OpenSessions.Add(-1)
+			}
 		}
-	}()
+	}
+	defer closeConn(context.WithoutCancel(ctx))
 	for ev := range q {
 		if ctx.Err() != nil {
 			continue
@@ -238,6 +259,9 @@ func runSession(ctx, execCtx context.Context, s *parse.Session, q <-chan *parse.
 				continue
 			}
 			conn, opened = c, true
+			if opt.Live != nil {
+				opt.Live.OpenSessions.Add(1)
+			}
 		case parse.Statement:
 			if !sleepUntil(ctx, due) {
 				continue
@@ -255,6 +279,9 @@ func runSession(ctx, execCtx context.Context, s *parse.Session, q <-chan *parse.
 				if c, err := ex.Open(ctx, s); err == nil {
 					conn, lost = c, false
 					reconnects++
+					if opt.Live != nil {
+						opt.Live.OpenSessions.Add(1)
+					}
 				}
 			}
 			switch {
@@ -269,8 +296,8 @@ func runSession(ctx, execCtx context.Context, s *parse.Session, q <-chan *parse.
 				if res.Err != nil && !conn.Alive() && ctx.Err() == nil {
 					// The connection is gone (a killed backend, a restarted
 					// target, a network fault).
-					conn.Close(ctx)
-					conn, lost = nil, true
+					closeConn(ctx)
+					lost = true
 				}
 			}
 			res.Latency = time.Since(res.Started)
@@ -280,10 +307,7 @@ func runSession(ctx, execCtx context.Context, s *parse.Session, q <-chan *parse.
 			if !sleepUntil(ctx, due) {
 				continue
 			}
-			if conn != nil {
-				conn.Close(ctx)
-				conn = nil
-			}
+			closeConn(ctx)
 		}
 	}
 	return n, openErr, reconnects

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -22,6 +25,10 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	userMap := fs.StringToString("user-map", nil, "rename users on the target: orig=new,...")
 	dbMap := fs.StringToString("database-map", nil, "rename databases on the target: orig=new,...")
 	shard := fs.String("shard", "", "replay only shard I of N (I/N, 0-based): N processes replay disjoint sets of whole sessions")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics of the replay at this address (host:port; a bare :port listens on 127.0.0.1)")
+	quiet := fs.BoolP("quiet", "q", false, "no progress line")
+	var lf logFlags
+	lf.register(fs)
 	includeSystem := fs.Bool("include-system", false, "also replay statements that act beyond the workload (ALTER SYSTEM, pg_terminate_backend, COPY ... PROGRAM)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -43,16 +50,11 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return usagef("replay: --target: %v", err)
 	}
-	in, err := openInput(fs.Arg(0), env.stdin)
-	if err != nil {
-		return fmt.Errorf("replay: %w", err)
-	}
-	defer in.Close()
-	r, err := parseReader(in, fs.Arg(0))
+	r, closeIn, err := openWorkload(ctx, env, fs.Arg(0), &lf)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer closeIn()
 	if shardN > 0 {
 		r.SetSessionFilter(replay.ShardFilter(shardI, shardN))
 	}
@@ -72,7 +74,41 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	ex := &replay.PGExecutor{Config: cfg, UserMap: *userMap, DatabaseMap: *dbMap, ReadOnly: *readOnly}
-	st, runErr := replay.Run(ctx, r, ex, replay.Options{Speed: *speed, IncludeSystem: *includeSystem}, rw.Add)
+	live := &replay.Live{}
+	mon := &replay.Monitor{Results: rw, Live: live, Speed: *speed, Started: time.Now()}
+	if *metricsAddr != "" {
+		addr := *metricsAddr
+		if strings.HasPrefix(addr, ":") {
+			addr = "127.0.0.1" + addr
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			commit(false)
+			return usagef("replay: --metrics-addr %s: %v", addr, err)
+		}
+		srv := &http.Server{Handler: mon, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		fmt.Fprintf(env.stderr, "metrics at http://%s/metrics\n", ln.Addr())
+	}
+	if env.stderrTTY && !*quiet {
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					fmt.Fprintf(env.stderr, "\r\033[K%s", mon.Line())
+				case <-done:
+					fmt.Fprint(env.stderr, "\r\033[K")
+					return
+				}
+			}
+		}()
+	}
+	st, runErr := replay.Run(ctx, r, ex, replay.Options{Speed: *speed, IncludeSystem: *includeSystem, Live: live}, rw.Add)
 	interrupted := errors.Is(runErr, context.Canceled) || ctx.Err() != nil
 	sum, err := rw.Close(st, interrupted)
 	if err := errors.Join(err, commit(true)); err != nil {

@@ -51,6 +51,15 @@ func TestReplayCommand(t *testing.T) {
 	if strings.Contains(stderr, "password") {
 		t.Errorf("stderr mentions a password: %s", stderr)
 	}
+	// A log is accepted as well, parsed on the fly.
+	code, stdout, stderr = run(t, nil, "replay", "--json", "--target", pgtest.DSN(t), "-o", filepath.Join(dir, "r2.jsonl"), log)
+	if code != exitOK || !strings.Contains(stdout, `"statements": 3`) {
+		t.Fatalf("replay of a log: exit %d %s %s", code, stderr, stdout)
+	}
+	// A bad shard is a usage error.
+	if code, _, _ := run(t, nil, "replay", "--shard", "4/4", "--target", pgtest.DSN(t), w); code != exitUsage {
+		t.Errorf("--shard 4/4: exit %d, want %d", code, exitUsage)
+	}
 	raw, err := os.ReadFile(res)
 	if err != nil {
 		t.Fatal(err)

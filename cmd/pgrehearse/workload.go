@@ -1,17 +1,49 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"io"
 
 	"github.com/pgrehearse/pgrehearse/parse"
 )
 
-// parseReader opens a workload file for reading.
-func parseReader(in io.Reader, name string) (*parse.Reader, error) {
-	r, err := parse.NewReader(in)
+// openWorkload opens a workload file for reading. A PostgreSQL log is
+// accepted too: it is parsed on the fly with the log flags, through a pipe,
+// so nothing waits for the whole log.
+func openWorkload(ctx context.Context, env *environment, path string, lf *logFlags) (*parse.Reader, func(), error) {
+	in, err := openInput(path, env.stdin)
 	if err != nil {
-		return nil, fmt.Errorf("read workload %s: %w", name, err)
+		return nil, nil, fmt.Errorf("open workload: %w", err)
 	}
-	return r, nil
+	br := bufio.NewReaderSize(in, 64<<10)
+	head, _ := br.Peek(7)
+	if string(head) == "PGRWKLD" {
+		r, err := parse.NewReader(br)
+		if err != nil {
+			in.Close()
+			return nil, nil, fmt.Errorf("read workload %s: %w", path, err)
+		}
+		return r, func() { r.Close(); in.Close() }, nil
+	}
+	opt, err := lf.options()
+	if err != nil {
+		in.Close()
+		return nil, nil, err
+	}
+	opt.Stdin = br
+	opt.Producer = "pgrehearse " + version
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := parse.Run(ctx, []string{"-"}, pw, opt)
+		pw.CloseWithError(err)
+	}()
+	r, err := parse.NewReader(pr)
+	if err != nil {
+		pr.CloseWithError(err)
+		in.Close()
+		return nil, nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return r, func() { r.Close(); pr.Close(); in.Close() }, nil
 }

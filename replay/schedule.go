@@ -255,7 +255,11 @@ func runSession(ctx, execCtx context.Context, s *parse.Session, q <-chan *parse.
 			}
 			c, err := ex.Open(ctx, s)
 			if err != nil {
-				openErr = true
+				// Try again before the session's next statement: in
+				// production the database or role it needs may have been
+				// created by another session just before, and a slower
+				// target may not have finished that yet.
+				openErr, lost = true, true
 				continue
 			}
 			conn, opened = c, true
@@ -273,12 +277,16 @@ func runSession(ctx, execCtx context.Context, s *parse.Session, q <-chan *parse.
 					res.Production = "unknown"
 				}
 			}
-			if conn == nil && opened && lost {
+			if conn == nil && lost {
 				// The connection was lost (killed backend, restarted
-				// target): the application would have reconnected.
+				// target), or never made: the application would have
+				// connected again.
 				if c, err := ex.Open(ctx, s); err == nil {
 					conn, lost = c, false
-					reconnects++
+					if opened {
+						reconnects++
+					}
+					opened = true
 					if opt.Live != nil {
 						opt.Live.OpenSessions.Add(1)
 					}

@@ -91,10 +91,13 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		defer srv.Close()
 		fmt.Fprintf(env.stderr, "metrics at http://%s/metrics\n", ln.Addr())
 	}
+	stopProgress := func() {}
 	if env.stderrTTY && !*quiet {
 		done := make(chan struct{})
-		defer close(done)
+		finished := make(chan struct{})
+		stopProgress = func() { close(done); <-finished }
 		go func() {
+			defer close(finished)
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
 			for {
@@ -109,6 +112,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		}()
 	}
 	st, runErr := replay.Run(ctx, r, ex, replay.Options{Speed: *speed, IncludeSystem: *includeSystem, Live: live}, rw.Add)
+	stopProgress()
 	interrupted := errors.Is(runErr, context.Canceled) || ctx.Err() != nil
 	sum, err := rw.Close(st, interrupted)
 	if err := errors.Join(err, commit(true)); err != nil {

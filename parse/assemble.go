@@ -656,12 +656,21 @@ func (a *assembler) addError(e *logentry.Entry) {
 	if p := s.last; p != nil && s.lastOpen && p.ev.Err == nil &&
 		(len(e.Query) == 0 || string(e.Query) == p.ev.Text) && !atParse {
 		s.lastOpen = false
+		dur := int64(-1)
+		if se.SQLState == "57014" && p.ev.Duration < 0 && e.Time >= p.time {
+			// A cancelled statement ran until its error was logged; replay
+			// cancels it after that long, as the client did.
+			dur = e.Time - p.time
+		}
 		if !p.written {
 			p.ev.Err = se
+			if dur >= 0 {
+				p.ev.Duration = dur
+			}
 			return
 		}
 		a.sum.LateUpdates++
-		a.w.update(s.id, p.index, -1, se)
+		a.w.update(s.id, p.index, dur, se)
 		return
 	}
 	t := e.Time

@@ -270,6 +270,12 @@ func checkAgainstTruth(t *testing.T, workload []byte, truth map[int64][]truthSta
 			if h.Protocol != wantProto || (wantProto == parse.Named && h.Name != w.Name) {
 				t.Errorf("pid %d statement %d: protocol %v name %q, want %v %q", pid, i, h.Protocol, h.Name, wantProto, w.Name)
 			}
+			if w.SQLState == "57014" {
+				// Cancelled by the client after 700 ms.
+				if h.Duration < 600_000 || h.Duration > 2_000_000 {
+					t.Errorf("pid %d: cancelled statement has duration %d µs, want about 700 ms", pid, h.Duration)
+				}
+			}
 			switch {
 			case w.Status == "error" && h.Err == nil:
 				t.Errorf("pid %d statement %d (%.40q): no error, want %s", pid, i, w.Text, w.SQLState)

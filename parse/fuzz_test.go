@@ -1,40 +1,29 @@
 package parse_test
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"io"
-	"os"
 	"testing"
 
+	"github.com/pgrehearse/pgrehearse/internal/corpus"
 	"github.com/pgrehearse/pgrehearse/parse"
 )
 
 // corpusHead returns the first n lines of a corpus log.
 func corpusHead(tb testing.TB, name string, n int) []byte {
 	tb.Helper()
-	f, err := os.Open(corpusPath(name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	br := bufio.NewReader(zr)
-	var out []byte
-	for i := 0; i < n; i++ {
-		line, err := br.ReadBytes('\n')
-		out = append(out, line...)
-		if err != nil {
-			break
+	data := corpus.Load(tb, name)
+	end := 0
+	for i := 0; i < n && end < len(data); i++ {
+		k := bytes.IndexByte(data[end:], '\n')
+		if k < 0 {
+			return data
 		}
+		end += k + 1
 	}
-	return out
+	return data[:end]
 }
 
 // FuzzRun feeds arbitrary logs through the whole pipeline, readers and

@@ -182,23 +182,7 @@ func TestParseErrors(t *testing.T) {
 
 	// The cut file still produced a valid workload with a trailer that
 	// says what happened.
-	f, err := os.Open(filepath.Join(dir, "w2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := parse.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for {
-		if _, err := r.Next(); err != nil {
-			break
-		}
-		n++
-	}
-	tr := r.Trailer()
+	n, tr := readWorkloadFile(t, filepath.Join(dir, "w2"))
 	if tr == nil || tr.Complete || tr.Damage == "" || tr.Statements == 0 || n == 0 {
 		t.Fatalf("workload of a cut log: trailer %+v, %d events", tr, n)
 	}
@@ -274,7 +258,20 @@ func TestInterrupted(t *testing.T) {
 	if code := exitCode(ctx, env, err); code != exitInterrupted {
 		t.Fatalf("exit %d (%v), want %d", code, err, exitInterrupted)
 	}
-	f, err := os.Open(out)
+	_, tr := readWorkloadFile(t, out)
+	if tr == nil || !tr.Interrupted || tr.Complete || tr.Statements == 0 || tr.Statements >= 156278 {
+		t.Fatalf("trailer %+v", tr)
+	}
+	if !strings.Contains(errb.String(), "interrupted") {
+		t.Errorf("summary does not say the parse was interrupted:\n%s", errb.String())
+	}
+}
+
+// readWorkloadFile reads a workload file to its end, failing the test on
+// any damage, and returns the number of events and the trailer.
+func readWorkloadFile(t *testing.T, path string) (int, *parse.Summary) {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,19 +280,16 @@ func TestInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer r.Close()
+	n := 0
 	for {
-		if _, err := r.Next(); err != nil {
-			if !errors.Is(err, io.EOF) {
-				t.Fatalf("interrupted workload unreadable: %v", err)
-			}
-			break
+		_, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return n, r.Trailer()
 		}
-	}
-	tr := r.Trailer()
-	if tr == nil || !tr.Interrupted || tr.Complete || tr.Statements == 0 || tr.Statements >= 156278 {
-		t.Fatalf("trailer %+v", tr)
-	}
-	if !strings.Contains(errb.String(), "interrupted") {
-		t.Errorf("summary does not say the parse was interrupted:\n%s", errb.String())
+		if err != nil {
+			t.Fatalf("workload %s unreadable: %v", path, err)
+		}
+		n++
 	}
 }

@@ -253,7 +253,7 @@ func runSession(ctx, execCtx context.Context, s *parse.Session, q <-chan *parse.
 			if !sleepUntil(ctx, due) {
 				continue
 			}
-			c, err := ex.Open(ctx, s)
+			c, err := openWaiting(ctx, ex, s)
 			if err != nil {
 				// Try again before the session's next statement: in
 				// production the database or role it needs may have been
@@ -319,6 +319,37 @@ func runSession(ctx, execCtx context.Context, s *parse.Session, q <-chan *parse.
 		}
 	}
 	return n, openErr, reconnects
+}
+
+// openWaiting opens a session's connection. When its database or role
+// does not exist yet it waits for it a while: in production another
+// session created it just before, and the target may be slower at that.
+func openWaiting(ctx context.Context, ex Executor, s *parse.Session) (Conn, error) {
+	deadline := time.Now().Add(15 * time.Second)
+	wait := 20 * time.Millisecond
+	for {
+		c, err := ex.Open(ctx, s)
+		if err == nil || !notYet(err) || time.Now().After(deadline) {
+			return c, err
+		}
+		if !sleepUntil(ctx, time.Now().Add(wait)) {
+			return nil, err
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// notYet reports whether a connect error says the database or role is
+// missing (3D000, 28000): something a statement of the workload creates.
+func notYet(err error) bool {
+	var se interface{ SQLState() string }
+	if errors.As(err, &se) {
+		switch se.SQLState() {
+		case "3D000", "28000":
+			return true
+		}
+	}
+	return false
 }
 
 // execute runs one statement. A statement a client cancelled in

@@ -268,3 +268,49 @@ func TestGrace(t *testing.T) {
 		}
 	})
 }
+
+type stateErr string
+
+func (e stateErr) Error() string    { return "database does not exist" }
+func (e stateErr) SQLState() string { return string(e) }
+
+// slowDBExec refuses connections with 3D000 until its database exists.
+type slowDBExec struct {
+	fakeExec
+	readyAt time.Time
+}
+
+func (x *slowDBExec) Open(ctx context.Context, s *parse.Session) (Conn, error) {
+	if time.Now().Before(x.readyAt) {
+		return nil, fmt.Errorf("connect: %w", stateErr("3D000"))
+	}
+	return x.fakeExec.Open(ctx, s)
+}
+
+// TestWaitForDatabase: a session whose database is not there yet waits
+// for it instead of losing its statements.
+func TestWaitForDatabase(t *testing.T) {
+	data := workload(t)
+	synctest.Test(t, func(t *testing.T) {
+		r, err := parse.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex := &slowDBExec{readyAt: time.Now().Add(300 * time.Millisecond)}
+		var mu sync.Mutex
+		failed := 0
+		st, err := Run(context.Background(), r, ex, Options{}, func(res *Result) {
+			mu.Lock()
+			if res.Err != nil {
+				failed++
+			}
+			mu.Unlock()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if failed != 0 || st.Statements != 14 {
+			t.Errorf("%d of %d statements failed; want none: the sessions should wait for their database", failed, st.Statements)
+		}
+	})
+}

@@ -82,6 +82,9 @@ type Options struct {
 	// (ALTER SYSTEM, pg_terminate_backend, COPY ... PROGRAM, ...), which
 	// are skipped by default.
 	IncludeSystem bool
+	// Begin and End pick a window of the workload (zero: open). The
+	// replay's clock starts at Begin; statements outside are not run.
+	Begin, End time.Time
 	// Live, when set, is kept up to date while the replay runs.
 	Live *Live
 	// Grace is how long statements already running may finish after ctx
@@ -140,6 +143,14 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, opt Options, sink fu
 	defer stop()
 	st := &Stats{Started: time.Now()}
 	base := r.Header().Start
+	var begin, end int64
+	if !opt.Begin.IsZero() {
+		begin = opt.Begin.UnixMicro()
+		base = max(base, begin)
+	}
+	if !opt.End.IsZero() {
+		end = opt.End.UnixMicro()
+	}
 	at := func(us int64) time.Time {
 		return st.Started.Add(time.Duration(float64(us-base) * float64(time.Microsecond) / speed))
 	}
@@ -160,6 +171,13 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, opt Options, sink fu
 			break
 		}
 		if ev.Session == nil {
+			continue
+		}
+		if end != 0 && ev.Time > end {
+			// Past the window: what is still open closes now.
+			break
+		}
+		if ev.Kind == parse.Statement && ev.Time < begin {
 			continue
 		}
 		q, ok := sessions[ev.Session.ID]

@@ -314,3 +314,36 @@ func TestWaitForDatabase(t *testing.T) {
 		}
 	})
 }
+
+// TestWindow replays only [0.3 s, 0.8 s] of the workload, starting the
+// clock at the window's start.
+func TestWindow(t *testing.T) {
+	data := workload(t)
+	synctest.Test(t, func(t *testing.T) {
+		r, err := parse.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.UnixMicro(r.Header().Start)
+		var mu sync.Mutex
+		var offsets []time.Duration
+		start := time.Now()
+		st, err := Run(context.Background(), r, &fakeExec{}, Options{Begin: t0.Add(300 * time.Millisecond), End: t0.Add(800 * time.Millisecond)}, func(res *Result) {
+			mu.Lock()
+			offsets = append(offsets, res.Started.Sub(start))
+			mu.Unlock()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// a: 0.3 .. 0.8 s (6 statements), b: 0.3, 0.55, 0.8 s (3).
+		if st.Statements != 9 {
+			t.Fatalf("%d statements in the window, want 9", st.Statements)
+		}
+		for _, o := range offsets {
+			if o < 0 || o > 500*time.Millisecond {
+				t.Errorf("a statement started at +%v, outside the 0.5 s window replayed from its start", o)
+			}
+		}
+	})
+}

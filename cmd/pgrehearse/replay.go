@@ -46,6 +46,10 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 			return usagef("replay: --shard %q: want I/N with 0 <= I < N, e.g. 0/4", *shard)
 		}
 	}
+	window, err := lf.options()
+	if err != nil {
+		return err
+	}
 	cfg, err := pgconn.ParseConfig(*target)
 	if err != nil {
 		return usagef("replay: --target: %v", err)
@@ -111,7 +115,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 			}
 		}()
 	}
-	st, runErr := replay.Run(ctx, r, ex, replay.Options{Speed: *speed, IncludeSystem: *includeSystem, Live: live}, rw.Add)
+	st, runErr := replay.Run(ctx, r, ex, replay.Options{Speed: *speed, IncludeSystem: *includeSystem, Live: live, Begin: window.Begin, End: window.End}, rw.Add)
 	stopProgress()
 	interrupted := errors.Is(runErr, context.Canceled) || ctx.Err() != nil
 	sum, err := rw.Close(st, interrupted)

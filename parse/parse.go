@@ -87,6 +87,7 @@ var ErrMalformed = errors.New("malformed log entry")
 // input is one opened log.
 type input struct {
 	path   string
+	idx    int // position among the inputs: the source index in frames
 	f      io.Closer
 	count  *countingReader
 	r      logentry.Reader
@@ -140,6 +141,7 @@ func Run(ctx context.Context, paths []string, out io.Writer, opt Options) (*Summ
 		if err != nil {
 			return nil, err
 		}
+		in.idx = len(inputs)
 		inputs = append(inputs, in)
 		total += in.size
 		hdr.Sources = append(hdr.Sources, Source{Path: p, Format: string(in.format), Prefix: in.prefix, Compression: in.comp, Bytes: in.size})
@@ -191,7 +193,7 @@ func Run(ctx context.Context, paths []string, out io.Writer, opt Options) (*Summ
 		}
 		asm.name = in.path
 		in.fsum.Entries++
-		asm.add(in.cur, indexOf(inputs, in))
+		asm.add(in.cur, in.idx)
 		if err := in.advance(sum, &opt); err != nil {
 			runErr = errors.Join(runErr, err)
 			if opt.Strict && errors.Is(err, ErrMalformed) {
@@ -242,15 +244,6 @@ func entryPrecision(e *logentry.Entry) int64 {
 		return 0
 	}
 	return e.TimePrecision
-}
-
-func indexOf(ins []*input, in *input) int {
-	for i, x := range ins {
-		if x == in {
-			return i
-		}
-	}
-	return -1
 }
 
 func readBytes(ins []*input) int64 {

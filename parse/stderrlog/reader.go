@@ -161,10 +161,7 @@ func (r *Reader) Next() (*logentry.Entry, error) {
 		e.Query = r.bufs[slotQuery]
 		e.InternalQuery = r.bufs[slotInternal]
 	}
-	if r.err != nil && r.err != io.EOF && !r.have && !r.badSet {
-		// Return the entry read before the failure; the error comes next.
-		return e, nil
-	}
+	// A read error ends the entry; the next call returns the error.
 	return e, nil
 }
 

@@ -66,6 +66,10 @@ type Options struct {
 	Uncompressed bool
 	// Producer names the program in the header.
 	Producer string
+	// SystemIdentifier is the baseline cluster's system_identifier, if
+	// the caller looked it up: replay refuses to run against the same
+	// cluster the log came from.
+	SystemIdentifier string
 	// Stdin is read for the input "-"; default os.Stdin.
 	Stdin io.Reader
 	// Progress, when set, is called now and then with the bytes read so
@@ -134,7 +138,7 @@ func Run(ctx context.Context, paths []string, out io.Writer, opt Options) (*Summ
 		}
 	}()
 	var total int64
-	hdr := &Header{Format: "pgrehearse-workload", Version: FormatVersion, Producer: opt.Producer,
+	hdr := &Header{Format: "pgrehearse-workload", Version: FormatVersion, Producer: opt.Producer, SystemIdentifier: opt.SystemIdentifier,
 		ReorderWindowMS: opt.ReorderWindow.Milliseconds(), TextSlots: defaultTextSlots, TextBytes: defaultTextBytes}
 	for _, p := range paths {
 		in, err := open(p, &opt)

@@ -98,6 +98,9 @@ type Header struct {
 	TextBytes int `json:"text_bytes"`
 	// Filters records the filters applied while parsing.
 	Filters []string `json:"filters,omitempty"`
+	// SystemIdentifier is the baseline cluster's system_identifier when
+	// it was recorded (parse --baseline).
+	SystemIdentifier string `json:"system_identifier,omitempty"`
 }
 
 // Source describes one input log.

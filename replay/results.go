@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strconv"
 	"sync"
@@ -25,7 +26,14 @@ type ResultsHeader struct {
 	Workload string  `json:"workload"`
 	// CaptureStart is the workload's time base (RFC 3339).
 	CaptureStart string `json:"capture_start"`
-	Started      string `json:"started"`
+	// WindowBegin and WindowEnd are the --begin/--end window, if any.
+	WindowBegin string `json:"window_begin,omitempty"`
+	WindowEnd   string `json:"window_end,omitempty"`
+	// Shard is "I/N" when the replay ran one shard of N.
+	Shard string `json:"shard,omitempty"`
+	Jump  bool   `json:"jump,omitempty"`
+	// Started is when the replay's clock started (RFC 3339).
+	Started string `json:"started"`
 }
 
 // Summary is the last line of a results file, and what replay prints.
@@ -47,6 +55,25 @@ type Summary struct {
 	Started       string  `json:"started"`
 	Finished      string  `json:"finished"`
 	Interrupted   bool    `json:"interrupted"`
+	// DurationS is how long the replay took; ScheduledS how long the
+	// replayed workload lasts at the replay's speed (idle time skipped
+	// with --jump excluded), JumpedS how much --jump skipped.
+	DurationS  float64 `json:"duration_s"`
+	ScheduledS float64 `json:"scheduled_s"`
+	JumpedS    float64 `json:"jumped_s,omitempty"`
+	// ReplayerCPUS is the CPU time the replayer used (user + system).
+	ReplayerCPUS float64 `json:"replayer_cpu_s"`
+	// LateByCause counts statements that started more than 100 ms late by
+	// cause: "target", "connect", "replayer".
+	LateByCause map[string]int64 `json:"late_by_cause,omitempty"`
+	// BehindSchedule is set when more than 1% of the statements started
+	// more than 100 ms late: the replay did not reproduce the production
+	// load, and compare will not call the launch GO on it.
+	BehindSchedule bool `json:"behind_schedule"`
+	// Bottleneck names what held the replay back when it fell behind:
+	// "target" or "replayer"; Diagnosis says it in words.
+	Bottleneck string `json:"bottleneck,omitempty"`
+	Diagnosis  string `json:"diagnosis,omitempty"`
 	// Histograms holds the lateness and latency histograms (µs), HDR V2
 	// compressed encoding in base64.
 	Histograms map[string]string `json:"histograms,omitempty"`
@@ -65,8 +92,11 @@ type ResultsWriter struct {
 	// memory stays flat however many statements run, and shards merge.
 	lateness, latency *hdrhistogram.Histogram
 	late100           int64
+	lateBy            [3]int64
 	sum               Summary
 }
+
+var causes = [...]string{CauseTarget, CauseConnect, CauseReplayer}
 
 // NewResultsWriter writes the header to w.
 func NewResultsWriter(w io.Writer, h ResultsHeader) (*ResultsWriter, error) {
@@ -101,6 +131,14 @@ func (rw *ResultsWriter) Add(r *Result) {
 	b = strconv.AppendInt(b, r.Latency.Microseconds(), 10)
 	b = append(b, `,"rows":`...)
 	b = strconv.AppendInt(b, r.Rows, 10)
+	b = append(b, `,"fp":"`...)
+	b = append(b, r.Fingerprint.String()...)
+	b = append(b, '"')
+	if r.LateCause != "" {
+		b = append(b, `,"late":"`...)
+		b = append(b, r.LateCause...)
+		b = append(b, '"')
+	}
 	switch {
 	case r.Skipped:
 		rw.sum.Skipped++
@@ -111,6 +149,11 @@ func (rw *ResultsWriter) Add(r *Result) {
 		l := r.Lateness().Microseconds()
 		if l > 100_000 {
 			rw.late100++
+			for i, c := range causes {
+				if c == r.LateCause {
+					rw.lateBy[i]++
+				}
+			}
 		}
 		rw.lateness.RecordValue(max(l, 1))
 		rw.latency.RecordValue(max(r.Latency.Microseconds(), 1))
@@ -171,6 +214,19 @@ func (rw *ResultsWriter) Close(st *Stats, interrupted bool) (*Summary, error) {
 		s.LatenessMaxMS = ms(rw.lateness.Max())
 		s.LateOver100ms = float64(rw.late100) / float64(rw.lateness.TotalCount())
 	}
+	s.DurationS = st.Finished.Sub(st.Started).Seconds()
+	s.ScheduledS = st.Scheduled.Seconds()
+	s.JumpedS = st.Jumped.Seconds()
+	s.ReplayerCPUS = st.CPU.Seconds()
+	for i, c := range causes {
+		if rw.lateBy[i] > 0 {
+			if s.LateByCause == nil {
+				s.LateByCause = map[string]int64{}
+			}
+			s.LateByCause[c] = rw.lateBy[i]
+		}
+	}
+	s.diagnose()
 	// The histograms travel in the trailer so compare can merge shards.
 	for name, h := range map[string]*hdrhistogram.Histogram{"lateness": rw.lateness, "latency": rw.latency} {
 		if enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
@@ -189,4 +245,27 @@ func (rw *ResultsWriter) Close(st *Stats, interrupted bool) (*Summary, error) {
 		rw.err = err
 	}
 	return s, rw.err
+}
+
+// BehindShare is the share of statements more than 100 ms late past which
+// a replay is behind schedule.
+const BehindShare = 0.01
+
+// diagnose decides whether the replay kept to the schedule, and if not,
+// whether the target or the replayer held it back.
+func (s *Summary) diagnose() {
+	s.BehindSchedule = s.LateOver100ms > BehindShare
+	if !s.BehindSchedule {
+		return
+	}
+	target := s.LateByCause[CauseTarget]
+	mine := s.LateByCause[CauseReplayer] + s.LateByCause[CauseConnect]
+	pct := 100 * s.LateOver100ms
+	if target >= mine {
+		s.Bottleneck = CauseTarget
+		s.Diagnosis = fmt.Sprintf("%.1f%% of statements started more than 100 ms late, mostly because the previous statement of their session was still running on the target: the target is slower than production here (latency p99 %.1f ms); the comparison is a finding about the target, not a faithful load", pct, s.LatencyP99MS)
+		return
+	}
+	s.Bottleneck = "replayer"
+	s.Diagnosis = fmt.Sprintf("%.1f%% of statements started more than 100 ms late because the replayer sent them late (%d) or was connecting (%d); it used %.1f CPU-seconds in %.1f s: run it on a bigger machine, closer to the target, or split it with --shard", pct, s.LateByCause[CauseReplayer], s.LateByCause[CauseConnect], s.ReplayerCPUS, s.DurationS)
 }

@@ -65,3 +65,50 @@ func TestResultsWriter(t *testing.T) {
 		t.Errorf("error lines: %s / %s", lines[11], lines[21])
 	}
 }
+
+// TestDiagnosis: a replay with more than 1% of statements over 100 ms
+// late is behind schedule, and the cause most of them had is named.
+func TestDiagnosis(t *testing.T) {
+	tests := []struct {
+		name       string
+		late       int    // statements of 100 started 150 ms late
+		cause      string // their cause
+		behind     bool
+		bottleneck string
+	}{
+		{"on time", 0, "", false, ""},
+		{"one percent is tolerated", 1, CauseTarget, false, ""},
+		{"target slow", 5, CauseTarget, true, CauseTarget},
+		{"replayer slow", 5, CauseReplayer, true, "replayer"},
+		{"connecting", 5, CauseConnect, true, "replayer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rw, err := NewResultsWriter(&bytes.Buffer{}, ResultsHeader{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Unix(1_800_000_000, 0)
+			for i := 0; i < 100; i++ {
+				r := &Result{Session: 1, Index: i, Scheduled: t0, Started: t0, Latency: time.Millisecond}
+				if i < tt.late {
+					r.Started, r.LateCause = t0.Add(150*time.Millisecond), tt.cause
+				}
+				rw.Add(r)
+			}
+			sum, err := rw.Close(&Stats{Started: t0, Finished: t0.Add(time.Second), CPU: 300 * time.Millisecond}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.BehindSchedule != tt.behind || sum.Bottleneck != tt.bottleneck {
+				t.Errorf("behind %v bottleneck %q (%s); want %v %q", sum.BehindSchedule, sum.Bottleneck, sum.Diagnosis, tt.behind, tt.bottleneck)
+			}
+			if tt.late > 0 && sum.LateByCause[tt.cause] != int64(tt.late) {
+				t.Errorf("late_by_cause %v", sum.LateByCause)
+			}
+			if tt.behind && sum.Diagnosis == "" {
+				t.Errorf("behind schedule without a diagnosis")
+			}
+		})
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pgrehearse/pgrehearse/parse"
+	"github.com/pgrehearse/pgrehearse/parse/fingerprint"
 )
 
 // Conn runs the statements of one session.
@@ -59,8 +60,22 @@ type Result struct {
 	// Production is the SQLSTATE the statement failed with in the original
 	// log, "" when it succeeded there.
 	Production string
+	// Fingerprint identifies the statement's normalised query.
+	Fingerprint fingerprint.ID
+	// LateCause says why a statement started late: CauseTarget when its
+	// session's previous statement was still running on the target at its
+	// due time, CauseConnect when the session had to connect first,
+	// CauseReplayer when the replayer itself was slow to send it.
+	LateCause string
 	Outcome
 }
+
+// Causes of lateness (Result.LateCause).
+const (
+	CauseTarget   = "target"
+	CauseConnect  = "connect"
+	CauseReplayer = "replayer"
+)
 
 // Lateness is how long after its scheduled time the statement started.
 func (r *Result) Lateness() time.Duration {
@@ -90,6 +105,20 @@ type Options struct {
 	// Grace is how long statements already running may finish after ctx
 	// is cancelled (Ctrl-C) before they are cancelled too. Default 5s.
 	Grace time.Duration
+	// Jump skips idle gaps: when no statement is running or waiting, the
+	// clock moves on to the next one (pgreplay -j). Lateness is measured
+	// against the shifted schedule.
+	Jump bool
+}
+
+// running is a replay's shared state.
+type running struct {
+	Options
+	fps fingerprint.Cache
+	// busy counts events handed to sessions and not yet done, for Jump.
+	busy atomic.Int64
+	// skew is how far Jump has moved the clock, in nanoseconds.
+	skew atomic.Int64
 }
 
 // Live holds figures of a running replay for a progress line or a metrics
@@ -111,12 +140,20 @@ type Stats struct {
 	Reconnects int
 	Started    time.Time
 	Finished   time.Time
+	// Scheduled is how long the replayed part of the workload lasts at
+	// the replay's speed, the yardstick for Finished - Started.
+	Scheduled time.Duration
+	// Jumped is how much idle time Jump skipped.
+	Jumped time.Duration
+	// CPU is the CPU time the replayer used, user and system.
+	CPU time.Duration
 }
 
 // Run reads the workload from r and replays it through ex, calling sink
 // (from several goroutines; it must be safe for that) with each result.
 // It returns when every session has ended, r is exhausted, or ctx ends.
-func Run(ctx context.Context, r *parse.Reader, ex Executor, opt Options, sink func(*Result)) (*Stats, error) {
+func Run(ctx context.Context, r *parse.Reader, ex Executor, options Options, sink func(*Result)) (*Stats, error) {
+	opt := &running{Options: options}
 	speed := opt.Speed
 	if speed <= 0 {
 		speed = 1
@@ -141,6 +178,7 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, opt Options, sink fu
 		}
 	})
 	defer stop()
+	cpu0 := processCPU()
 	st := &Stats{Started: time.Now()}
 	base := r.Header().Start
 	var begin, end int64
@@ -152,8 +190,9 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, opt Options, sink fu
 		end = opt.End.UnixMicro()
 	}
 	at := func(us int64) time.Time {
-		return st.Started.Add(time.Duration(float64(us-base) * float64(time.Microsecond) / speed))
+		return st.Started.Add(time.Duration(float64(us-base)*float64(time.Microsecond)/speed) - time.Duration(opt.skew.Load()))
 	}
+	var last int64 = base
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	sessions := map[uint64]chan *parse.Event{}
@@ -191,7 +230,7 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, opt Options, sink fu
 			wg.Add(1)
 			go func(s *parse.Session, q chan *parse.Event) {
 				defer wg.Done()
-				n, openErr, reconnects := runSession(ctx, execCtx, s, q, ex, at, sink, &opt)
+				n, openErr, reconnects := runSession(ctx, execCtx, s, q, ex, at, sink, opt)
 				mu.Lock()
 				st.Statements += n
 				st.Reconnects += reconnects
@@ -201,6 +240,17 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, opt Options, sink fu
 				mu.Unlock()
 			}(ev.Session, q)
 		}
+		if opt.Jump {
+			// Once nothing is running or waiting, the gap until this
+			// event is idle time in production too: skip it.
+			for gap := time.Until(at(ev.Time)); gap > 0 && ctx.Err() == nil; gap = time.Until(at(ev.Time)) {
+				if opt.busy.Load() == 0 {
+					opt.skew.Add(int64(gap))
+					break
+				}
+				sleepUntil(ctx, time.Now().Add(min(gap, 10*time.Millisecond)))
+			}
+		}
 		// Hand the event over no sooner than a little before it is due,
 		// so memory holds seconds of workload, not all of it.
 		if wait := time.Until(at(ev.Time)) - time.Second; wait > 0 {
@@ -209,10 +259,13 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, opt Options, sink fu
 			case <-ctx.Done():
 			}
 		}
+		opt.busy.Add(1)
 		select {
 		case q <- ev:
 		case <-ctx.Done():
+			opt.busy.Add(-1)
 		}
+		last = max(last, ev.Time)
 		if opt.Live != nil {
 			opt.Live.WorkloadUS.Store(ev.Time - base)
 		}
@@ -226,6 +279,9 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, opt Options, sink fu
 	}
 	wg.Wait()
 	st.Finished = time.Now()
+	st.CPU = processCPU() - cpu0
+	st.Jumped = time.Duration(opt.skew.Load())
+	st.Scheduled = time.Duration(float64(last-base)*float64(time.Microsecond)/speed) - st.Jumped
 	if readErr != nil {
 		return st, fmt.Errorf("read workload: %w", readErr)
 	}
@@ -248,95 +304,121 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 }
 
 // runSession replays one session's events in order.
-func runSession(ctx, execCtx context.Context, s *parse.Session, q <-chan *parse.Event, ex Executor, at func(int64) time.Time, sink func(*Result), opt *Options) (n int, openErr bool, reconnects int) {
-	var conn Conn
-	opened, lost := false, false
-	closeConn := func(c context.Context) {
-		if conn != nil {
-			conn.Close(c)
-			conn = nil
-			if opt.Live != nil {
-				opt.Live.OpenSessions.Add(-1)
-			}
-		}
-	}
-	defer closeConn(context.WithoutCancel(ctx))
+func runSession(ctx, execCtx context.Context, s *parse.Session, q <-chan *parse.Event, ex Executor, at func(int64) time.Time, sink func(*Result), opt *running) (n int, openErr bool, reconnects int) {
+	ss := &session{s: s, ex: ex, opt: opt}
+	defer ss.closeConn(context.WithoutCancel(ctx))
 	for ev := range q {
-		if ctx.Err() != nil {
-			continue
+		if ctx.Err() == nil {
+			n += ss.run(ctx, execCtx, ev, at(ev.Time), sink)
 		}
-		due := at(ev.Time)
-		switch ev.Kind {
-		case parse.SessionStart:
-			if !sleepUntil(ctx, due) {
-				continue
-			}
-			c, err := openWaiting(ctx, ex, s)
-			if err != nil {
-				// Try again before the session's next statement: in
-				// production the database or role it needs may have been
-				// created by another session just before, and a slower
-				// target may not have finished that yet.
-				openErr, lost = true, true
-				continue
-			}
-			conn, opened = c, true
-			if opt.Live != nil {
-				opt.Live.OpenSessions.Add(1)
-			}
-		case parse.Statement:
-			if !sleepUntil(ctx, due) {
-				continue
-			}
-			res := &Result{Session: s.ID, Index: ev.Index, Scheduled: due, Started: time.Now()}
-			if ev.Err != nil {
-				res.Production = ev.Err.SQLState
-				if res.Production == "" {
-					res.Production = "unknown"
-				}
-			}
-			if conn == nil && lost {
-				// The connection was lost (killed backend, restarted
-				// target), or never made: the application would have
-				// connected again.
-				if c, err := ex.Open(ctx, s); err == nil {
-					conn, lost = c, false
-					if opened {
-						reconnects++
-					}
-					opened = true
-					if opt.Live != nil {
-						opt.Live.OpenSessions.Add(1)
-					}
-				}
-			}
-			switch {
-			case ev.Skip != parse.Replayable:
-				res.Skipped, res.SkipReason = true, ev.Skip.String()
-			case !opt.IncludeSystem && reachesBeyond(ev.Text):
-				res.Skipped, res.SkipReason = true, "beyond_workload"
-			case conn == nil:
-				res.Err = errors.New("no connection for this session")
-			default:
-				res.Outcome = execute(execCtx, conn, ev)
-				if res.Err != nil && !conn.Alive() && ctx.Err() == nil {
-					// The connection is gone (a killed backend, a restarted
-					// target, a network fault).
-					closeConn(ctx)
-					lost = true
-				}
-			}
-			res.Latency = time.Since(res.Started)
-			n++
-			sink(res)
-		case parse.SessionEnd:
-			if !sleepUntil(ctx, due) {
-				continue
-			}
-			closeConn(ctx)
+		opt.busy.Add(-1)
+	}
+	return n, ss.openErr, ss.reconnects
+}
+
+// session is the connection state of one replayed session.
+type session struct {
+	s   *parse.Session
+	ex  Executor
+	opt *running
+
+	conn Conn
+	// opened: a connection was made once; lost: the session has none and
+	// should make one before its next statement.
+	opened, lost, openErr bool
+	reconnects            int
+	// prevEnd is when the session's previous statement finished: a
+	// statement due before that was held up by the target, not by us.
+	prevEnd time.Time
+}
+
+func (ss *session) closeConn(ctx context.Context) {
+	if ss.conn != nil {
+		ss.conn.Close(ctx)
+		ss.conn = nil
+		if ss.opt.Live != nil {
+			ss.opt.Live.OpenSessions.Add(-1)
 		}
 	}
-	return n, openErr, reconnects
+}
+
+func (ss *session) connected(c Conn) {
+	ss.conn, ss.lost = c, false
+	if ss.opened {
+		ss.reconnects++
+	}
+	ss.opened = true
+	if ss.opt.Live != nil {
+		ss.opt.Live.OpenSessions.Add(1)
+	}
+}
+
+// run replays one event due at due, and returns 1 for a statement.
+func (ss *session) run(ctx, execCtx context.Context, ev *parse.Event, due time.Time, sink func(*Result)) int {
+	opt := ss.opt
+	if !sleepUntil(ctx, due) {
+		return 0
+	}
+	switch ev.Kind {
+	case parse.SessionStart:
+		c, err := openWaiting(ctx, ss.ex, ss.s)
+		if err != nil {
+			// Try again before the session's next statement: in
+			// production the database or role it needs may have been
+			// created by another session just before, and a slower
+			// target may not have finished that yet.
+			ss.openErr, ss.lost = true, true
+			return 0
+		}
+		ss.connected(c)
+	case parse.SessionEnd:
+		ss.closeConn(ctx)
+	case parse.Statement:
+		cause := CauseReplayer
+		if ss.prevEnd.After(due) {
+			cause = CauseTarget
+		}
+		if ss.conn == nil && ss.lost {
+			// The connection was lost (killed backend, restarted target),
+			// or never made: the application would have connected again.
+			if c, err := ss.ex.Open(ctx, ss.s); err == nil {
+				ss.connected(c)
+			}
+			cause = CauseConnect
+		}
+		res := &Result{Session: ss.s.ID, Index: ev.Index, Scheduled: due, Started: time.Now()}
+		if res.Lateness() > time.Millisecond {
+			res.LateCause = cause
+		}
+		res.Fingerprint, _ = opt.fps.Lookup(ev.Text)
+		if ev.Err != nil {
+			res.Production = ev.Err.SQLState
+			if res.Production == "" {
+				res.Production = "unknown"
+			}
+		}
+		switch {
+		case ev.Skip != parse.Replayable:
+			res.Skipped, res.SkipReason = true, ev.Skip.String()
+		case !opt.IncludeSystem && reachesBeyond(ev.Text):
+			res.Skipped, res.SkipReason = true, "beyond_workload"
+		case ss.conn == nil:
+			res.Err = errors.New("no connection for this session")
+		default:
+			res.Outcome = execute(execCtx, ss.conn, ev)
+			if res.Err != nil && !ss.conn.Alive() && ctx.Err() == nil {
+				// The connection is gone (a killed backend, a restarted
+				// target, a network fault).
+				ss.closeConn(ctx)
+				ss.lost = true
+			}
+		}
+		ss.prevEnd = time.Now()
+		res.Latency = ss.prevEnd.Sub(res.Started)
+		sink(res)
+		return 1
+	}
+	return 0
 }
 
 // openWaiting opens a session's connection. When its database or role

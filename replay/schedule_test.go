@@ -136,6 +136,10 @@ func TestScheduleTiming(t *testing.T) {
 						if res.Started.Before(want) || res.Lateness() == 0 {
 							t.Errorf("session b statement %d: started +%v lateness %v", i, res.Started.Sub(start), res.Lateness())
 						}
+						// The target held it up, not the replayer.
+						if res.LateCause != CauseTarget {
+							t.Errorf("session b statement %d: late cause %q, want %q", i, res.LateCause, CauseTarget)
+						}
 						continue
 					}
 					if !res.Started.Equal(want) {
@@ -346,4 +350,56 @@ func TestWindow(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestJump: with Jump, an idle gap in the workload is skipped; without
+// it, the replay waits it out.
+func TestJump(t *testing.T) {
+	var lines []string
+	base := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	for _, l := range []struct {
+		s   int
+		msg string
+	}{{0, "connection authorized: user=app database=db"}, {1, "statement: SELECT 1"}, {2, "statement: SELECT 2"},
+		{3602, "statement: SELECT 3"}, {3603, "disconnection: session time: 1:00:03.000"}} {
+		lines = append(lines, fmt.Sprintf("%s|app|db|a.1|LOG:  %s", base.Add(time.Duration(l.s)*time.Second).Format("2006-01-02 15:04:05.000")+" UTC", l.msg))
+	}
+	var data bytes.Buffer
+	if _, err := parse.Run(context.Background(), []string{"-"}, &data, parse.Options{Stdin: strings.NewReader(strings.Join(lines, "\n") + "\n"), Uncompressed: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, jump := range []bool{false, true} {
+		t.Run(fmt.Sprint("jump ", jump), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r, err := parse.NewReader(bytes.NewReader(data.Bytes()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []*Result
+				start := time.Now()
+				st, err := Run(context.Background(), r, &fakeExec{}, Options{Jump: jump}, func(res *Result) { got = append(got, res) })
+				if err != nil || len(got) != 3 {
+					t.Fatalf("%d results, %v", len(got), err)
+				}
+				third := got[2].Started.Sub(start)
+				if jump {
+					// The hour of nothing is skipped: the third statement
+					// runs about a second after the second.
+					if third > 5*time.Second || st.Jumped < 59*time.Minute {
+						t.Errorf("third statement at +%v, jumped %v", third, st.Jumped)
+					}
+				} else if third != 3602*time.Second || st.Jumped != 0 {
+					t.Errorf("third statement at +%v, jumped %v; want +1h0m2s, 0", third, st.Jumped)
+				}
+				for _, res := range got {
+					if res.Lateness() != 0 {
+						t.Errorf("statement %d late by %v", res.Index, res.Lateness())
+					}
+				}
+				if want := 3603*time.Second - st.Jumped; st.Scheduled != want {
+					t.Errorf("scheduled %v, want %v", st.Scheduled, want)
+				}
+			})
+		})
+	}
 }

@@ -117,6 +117,7 @@ func runParse(ctx context.Context, env *environment, args []string) error {
 	jsonOut := fs.Bool("json", false, "print the summary as one JSON object on standard output instead of a table")
 	quiet := fs.BoolP("quiet", "q", false, "print no progress and no summary table")
 	uncompressed := fs.Bool("uncompressed", false, "write the workload without zstd compression")
+	baseline := fs.String("baseline", "", "the production cluster the log came from (DSN): its system_identifier is recorded so replay refuses to run against it")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -132,6 +133,13 @@ func runParse(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	opt.Uncompressed = *uncompressed
+	if *baseline != "" {
+		id, err := systemIdentifier(ctx, *baseline)
+		if err != nil {
+			return fmt.Errorf("parse: --baseline: %w", err)
+		}
+		opt.SystemIdentifier = id
+	}
 	opt.Producer = "pgrehearse " + version
 	opt.Stdin = env.stdin
 	shown := 0

@@ -29,6 +29,10 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	quiet := fs.BoolP("quiet", "q", false, "no progress line")
 	var lf logFlags
 	lf.register(fs)
+	jump := fs.Bool("jump", false, "skip idle gaps: when no statement is running or waiting, move on to the next one (lateness is measured against the shifted schedule)")
+	passwordFile := fs.String("password-file", "", "file of user:password lines for the target's users (keeps passwords off the command line)")
+	startAt := fs.String("start-at", "", "start the replay's clock at this time (RFC 3339), so shards on several machines start together")
+	allowSame := fs.Bool("allow-same-system", false, "replay even when the target is the cluster the log came from (same system_identifier)")
 	includeSystem := fs.Bool("include-system", false, "also replay statements that act beyond the workload (ALTER SYSTEM, pg_terminate_backend, COPY ... PROGRAM)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -50,6 +54,18 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	var startTime time.Time
+	if *startAt != "" {
+		if startTime, err = time.Parse(time.RFC3339, *startAt); err != nil {
+			return usagef("replay: --start-at %q: want RFC 3339, e.g. 2026-11-22T14:00:00Z", *startAt)
+		}
+	}
+	var passwords map[string]string
+	if *passwordFile != "" {
+		if passwords, err = readPasswordFile(*passwordFile); err != nil {
+			return err
+		}
+	}
 	cfg, err := pgconn.ParseConfig(*target)
 	if err != nil {
 		return usagef("replay: --target: %v", err)
@@ -65,19 +81,38 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 
 	safe := fmt.Sprintf("host=%s port=%d user=%s database=%s", cfg.Host, cfg.Port, cfg.User, cfg.Database)
 	fmt.Fprintf(env.stderr, "replaying %s against %s at speed %g\n", fs.Arg(0), safe, *speed)
-	if err := checkTarget(ctx, cfg, *readOnly); err != nil {
+	if err := checkTarget(ctx, cfg, *readOnly, r.Header().SystemIdentifier, *allowSame); err != nil {
 		return err
+	}
+	if !startTime.IsZero() {
+		fmt.Fprintf(env.stderr, "waiting until %s to start\n", startTime.Format(time.RFC3339))
+		t := time.NewTimer(time.Until(startTime))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
 	}
 	f, commit, err := createOutput(*out, env.stdout)
 	if err != nil {
 		return err
 	}
-	rw, err := replay.NewResultsWriter(f, replay.ResultsHeader{Target: safe, Speed: *speed, Workload: fs.Arg(0)})
+	hdr := replay.ResultsHeader{Target: safe, Speed: *speed, Workload: fs.Arg(0), Shard: *shard, Jump: *jump,
+		CaptureStart: time.UnixMicro(r.Header().Start).UTC().Format(time.RFC3339Nano),
+		Started:      time.Now().UTC().Format(time.RFC3339Nano)}
+	if !window.Begin.IsZero() {
+		hdr.WindowBegin = window.Begin.UTC().Format(time.RFC3339Nano)
+	}
+	if !window.End.IsZero() {
+		hdr.WindowEnd = window.End.UTC().Format(time.RFC3339Nano)
+	}
+	rw, err := replay.NewResultsWriter(f, hdr)
 	if err != nil {
 		commit(false)
 		return err
 	}
-	ex := &replay.PGExecutor{Config: cfg, UserMap: *userMap, DatabaseMap: *dbMap, ReadOnly: *readOnly}
+	ex := &replay.PGExecutor{Config: cfg, UserMap: *userMap, DatabaseMap: *dbMap, ReadOnly: *readOnly, Passwords: passwords}
 	live := &replay.Live{}
 	mon := &replay.Monitor{Results: rw, Live: live, Speed: *speed, Started: time.Now()}
 	if *metricsAddr != "" {
@@ -115,7 +150,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 			}
 		}()
 	}
-	st, runErr := replay.Run(ctx, r, ex, replay.Options{Speed: *speed, IncludeSystem: *includeSystem, Live: live, Begin: window.Begin, End: window.End}, rw.Add)
+	st, runErr := replay.Run(ctx, r, ex, replay.Options{Speed: *speed, IncludeSystem: *includeSystem, Live: live, Begin: window.Begin, End: window.End, Jump: *jump}, rw.Add)
 	stopProgress()
 	interrupted := errors.Is(runErr, context.Canceled) || ctx.Err() != nil
 	sum, err := rw.Close(st, interrupted)
@@ -129,13 +164,18 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	} else {
 		fmt.Fprintf(env.stderr, "replayed %d of %d statements in %d sessions (%d skipped, %d errors, %d new); lateness p99 %.1f ms, max %.1f ms; latency p50 %.2f ms, p99 %.2f ms; results in %s\n",
 			sum.Replayed, sum.Statements, sum.Sessions, sum.Skipped, sum.Errors, sum.NewErrors, sum.LatenessP99MS, sum.LatenessMaxMS, sum.LatencyP50MS, sum.LatencyP99MS, *out)
+		fmt.Fprintf(env.stderr, "took %.1f s for %.1f s of workload at speed %g; replayer CPU %.1f s\n", sum.DurationS, sum.ScheduledS, *speed, sum.ReplayerCPUS)
+	}
+	if sum.BehindSchedule {
+		fmt.Fprintf(env.stderr, "pgrehearse: warning: the replay fell behind schedule: %s\n", sum.Diagnosis)
 	}
 	return runErr
 }
 
-// checkTarget refuses a hot standby unless the replay is read-only:
-// writes would fail there and measure nothing.
-func checkTarget(ctx context.Context, cfg *pgconn.Config, readOnly bool) error {
+// checkTarget refuses a hot standby unless the replay is read-only
+// (writes would fail there and measure nothing), and the production
+// cluster itself when the workload recorded its system_identifier.
+func checkTarget(ctx context.Context, cfg *pgconn.Config, readOnly bool, baselineID string, allowSame bool) error {
 	c, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("replay: connect to the target: %w (check --target, and that the server accepts connections)", err)
@@ -147,6 +187,12 @@ func checkTarget(ctx context.Context, cfg *pgconn.Config, readOnly bool) error {
 	}
 	if len(res) == 1 && len(res[0].Rows) == 1 && strings.HasPrefix(string(res[0].Rows[0][0]), "t") && !readOnly {
 		return usagef("replay: the target is in recovery (a standby); replay writes, so point --target at a primary, or pass --read-only for a read-only workload")
+	}
+	if baselineID != "" && !allowSame {
+		id, err := querySystemIdentifier(ctx, c)
+		if err == nil && id == baselineID {
+			return usagef("replay: the target is the cluster the log came from (system_identifier %s): replaying would write production's statements into production again. Point --target at the candidate, or pass --allow-same-system if this really is a scratch copy", id)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,112 @@
+// Package fingerprint gives every statement of a workload the identity of
+// its normalised query: literals and parameters become placeholders, so
+// "SELECT * FROM t WHERE id = 7", "... id = 8" and "... id = $1" all share
+// one fingerprint. Replay records it per statement; compare groups query
+// latency by it; reports show the normalised text, never the values.
+//
+// Normalisation is DataDog's go-sqllexer (Postgres dialect): a pure-Go
+// lexer kept up by a team that runs it on production query streams, which
+// understands dollar quoting, casts, JSON operators and comments. The hash
+// is FNV-64a of the normalised text, stable across processes and machines
+// so shards' results and separate runs agree.
+package fingerprint
+
+import (
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"sync"
+
+	sqllexer "github.com/DataDog/go-sqllexer"
+)
+
+// ID identifies a normalised query.
+type ID uint64
+
+// String is the ID as 16 hex digits, as results files carry it.
+func (id ID) String() string {
+	s := strconv.FormatUint(uint64(id), 16)
+	return strings.Repeat("0", 16-len(s)) + s
+}
+
+// ParseID reads an ID written by String.
+func ParseID(s string) (ID, error) {
+	v, err := strconv.ParseUint(s, 16, 64)
+	return ID(v), err
+}
+
+var (
+	obfuscator = sqllexer.NewObfuscator(
+		sqllexer.WithReplaceDigits(false),
+		// $1 in an extended-protocol statement and a literal in a simple
+		// one are the same query to the user.
+		sqllexer.WithReplacePositionalParameter(true),
+		sqllexer.WithReplaceBoolean(true),
+		sqllexer.WithReplaceNull(true),
+		sqllexer.WithDollarQuotedFunc(true),
+	)
+	normalizer = sqllexer.NewNormalizer(
+		sqllexer.WithUppercaseKeywords(true),
+		sqllexer.WithRemoveSpaceBetweenParentheses(true),
+		sqllexer.WithKeepIdentifierQuotation(true),
+	)
+	dbms = sqllexer.WithDBMS(sqllexer.DBMSPostgres)
+)
+
+// Normalize returns text with its values replaced by placeholders and its
+// whitespace and keyword case made uniform. Text the lexer cannot read is
+// returned with only its whitespace collapsed, so it still groups with
+// itself.
+func Normalize(text string) string {
+	out, _, err := sqllexer.ObfuscateAndNormalize(text, obfuscator, normalizer, dbms)
+	if err != nil || out == "" {
+		return strings.Join(strings.Fields(text), " ")
+	}
+	return out
+}
+
+// Of returns the fingerprint of normalised text.
+func Of(normalized string) ID {
+	h := fnv.New64a()
+	h.Write([]byte(normalized))
+	return ID(h.Sum64())
+}
+
+// Cache remembers the fingerprint of texts already seen: a workload
+// repeats a few thousand texts millions of times, and lexing is the
+// expensive part. It is safe for concurrent use.
+type Cache struct {
+	mu sync.RWMutex
+	m  map[string]entry
+	// Max bounds the entries; past it the cache starts over, which costs
+	// time, never correctness. 0 means 65536.
+	Max int
+}
+
+type entry struct {
+	id   ID
+	norm string
+}
+
+// Lookup returns the fingerprint and normalised text of text.
+func (c *Cache) Lookup(text string) (ID, string) {
+	c.mu.RLock()
+	e, ok := c.m[text]
+	c.mu.RUnlock()
+	if ok {
+		return e.id, e.norm
+	}
+	norm := Normalize(text)
+	e = entry{Of(norm), norm}
+	limit := c.Max
+	if limit <= 0 {
+		limit = 65536
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= limit {
+		c.m = make(map[string]entry)
+	}
+	c.m[strings.Clone(text)] = e
+	c.mu.Unlock()
+	return e.id, e.norm
+}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/pgrehearse/pgrehearse/parse"
@@ -69,7 +70,16 @@ func main() {
 		os.Exit(exitInterrupted)
 	}()
 	env := &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr)}
+	// PGREHEARSE_CPUPROFILE=FILE profiles a whole command, for the
+	// performance work in docs/performance.md.
+	if path := os.Getenv("PGREHEARSE_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer f.Close()
+		}
+	}
 	err := dispatch(ctx, env, os.Args[1:])
+	pprof.StopCPUProfile()
 	os.Exit(exitCode(ctx, env, err))
 }
 

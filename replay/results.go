@@ -32,6 +32,9 @@ type ResultsHeader struct {
 	// Shard is "I/N" when the replay ran one shard of N.
 	Shard string `json:"shard,omitempty"`
 	Jump  bool   `json:"jump,omitempty"`
+	// Samples is the samples file of the target taken during the replay
+	// (replay --candidate-metrics pg:DSN), if any.
+	Samples string `json:"samples,omitempty"`
 	// Started is when the replay's clock started (RFC 3339).
 	Started string `json:"started"`
 }

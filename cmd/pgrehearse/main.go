@@ -50,7 +50,8 @@ func commands() []command {
 	return []command{
 		{"parse", "read PostgreSQL logs into a workload file", runParse},
 		{"inspect", "show a workload file's header, summary and events", runInspect},
-		{"replay", "replay a workload against a candidate cluster (early: timing, protocol, results)", runReplay},
+		{"replay", "replay a workload against a candidate cluster", runReplay},
+		{"sample", "sample a cluster's statistics every second into a samples file (a metric source for compare)", runSample},
 		{"version", "print the version", func(_ context.Context, env *environment, _ []string) error {
 			fmt.Fprintln(env.stdout, "pgrehearse", version)
 			return nil

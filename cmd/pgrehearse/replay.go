@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgrehearse/pgrehearse/compare/metrics"
+	"github.com/pgrehearse/pgrehearse/compare/pgsample"
 	"github.com/pgrehearse/pgrehearse/replay"
 )
 
@@ -33,6 +37,8 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	passwordFile := fs.String("password-file", "", "file of user:password lines for the target's users (keeps passwords off the command line)")
 	startAt := fs.String("start-at", "", "start the replay's clock at this time (RFC 3339), so shards on several machines start together")
 	allowSame := fs.Bool("allow-same-system", false, "replay even when the target is the cluster the log came from (same system_identifier)")
+	candMetrics := fs.String("candidate-metrics", "", "with pg:DSN, sample the candidate's statistics every second while replaying, into --samples")
+	samplesOut := fs.String("samples", "", "samples file for --candidate-metrics pg:DSN (default: the results file's name with .samples.jsonl)")
 	includeSystem := fs.Bool("include-system", false, "also replay statements that act beyond the workload (ALTER SYSTEM, pg_terminate_backend, COPY ... PROGRAM)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -59,6 +65,23 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		if startTime, err = time.Parse(time.RFC3339, *startAt); err != nil {
 			return usagef("replay: --start-at %q: want RFC 3339, e.g. 2026-11-22T14:00:00Z", *startAt)
 		}
+	}
+	var sampleCfg *pgconn.Config
+	if *candMetrics != "" {
+		spec, err := metrics.ParseSpec(*candMetrics)
+		if err != nil {
+			return usagef("replay: --candidate-metrics: %v", err)
+		}
+		if spec.Kind == "pg" {
+			if sampleCfg, err = pgconn.ParseConfig(spec.Arg); err != nil {
+				return usagef("replay: --candidate-metrics: %v", err)
+			}
+			if *samplesOut == "" {
+				*samplesOut = strings.TrimSuffix(*out, filepath.Ext(*out)) + ".samples.jsonl"
+			}
+		}
+		// Other sources are read by compare afterwards, from the replay
+		// window in the results file.
 	}
 	var passwords map[string]string
 	if *passwordFile != "" {
@@ -107,6 +130,9 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	if !window.End.IsZero() {
 		hdr.WindowEnd = window.End.UTC().Format(time.RFC3339Nano)
 	}
+	if sampleCfg != nil {
+		hdr.Samples = *samplesOut
+	}
 	rw, err := replay.NewResultsWriter(f, hdr)
 	if err != nil {
 		commit(false)
@@ -150,8 +176,34 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 			}
 		}()
 	}
+	stopSampling := func() {}
+	if sampleCfg != nil {
+		sf, err := os.Create(*samplesOut)
+		if err != nil {
+			commit(false)
+			return fmt.Errorf("replay: samples: %w", err)
+		}
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			defer sf.Close()
+			s := &pgsample.Sampler{Config: sampleCfg, Warn: func(err error) {}}
+			if _, err := s.Run(sctx, sf); err != nil {
+				fmt.Fprintf(env.stderr, "pgrehearse: sampling the candidate: %v\n", err)
+			}
+		}()
+		stopSampling = func() {
+			// One more sample after the last statement closes the window.
+			time.Sleep(1100 * time.Millisecond)
+			cancel()
+			<-done
+		}
+		fmt.Fprintf(env.stderr, "sampling the candidate into %s\n", *samplesOut)
+	}
 	st, runErr := replay.Run(ctx, r, ex, replay.Options{Speed: *speed, IncludeSystem: *includeSystem, Live: live, Begin: window.Begin, End: window.End, Jump: *jump}, rw.Add)
 	stopProgress()
+	stopSampling()
 	interrupted := errors.Is(runErr, context.Canceled) || ctx.Err() != nil
 	sum, err := rw.Close(st, interrupted)
 	if err := errors.Join(err, commit(true)); err != nil {

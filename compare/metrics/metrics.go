@@ -1,0 +1,147 @@
+// Package metrics defines what every metric source gives compare: time
+// series for one cluster over one window, in units normalised across
+// sources (CPU in percent, IOPS in operations per second, replica lag in
+// milliseconds), each saying where it came from and what to keep in mind
+// when comparing it with another source's.
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Standard metric names. Every source gives the first four where it can;
+// the rest where it has them.
+const (
+	CPU            = "cpu"             // percent of the cluster's CPU capacity
+	ReadIOPS       = "read_iops"       // reads per second
+	WriteIOPS      = "write_iops"      // writes per second
+	ReplicaLag     = "replica_lag"     // milliseconds, worst replica
+	Commits        = "commits"         // commits per second
+	Connections    = "connections"     // open connections
+	ReadLatency    = "read_latency"    // milliseconds per read
+	WriteLatency   = "write_latency"   // milliseconds per write
+	FreeableMemory = "freeable_memory" // bytes
+)
+
+// Units, by metric name.
+var Units = map[string]string{
+	CPU: "%", ReadIOPS: "ops/s", WriteIOPS: "ops/s", ReplicaLag: "ms", Commits: "commits/s",
+	Connections: "connections", ReadLatency: "ms", WriteLatency: "ms", FreeableMemory: "bytes",
+}
+
+// Known reports whether name is a standard metric name.
+func Known(name string) bool { _, ok := Units[name]; return ok }
+
+// Window is a span of wall-clock time.
+type Window struct {
+	Start, End time.Time
+}
+
+// Duration is the window's length.
+func (w Window) Duration() time.Duration { return w.End.Sub(w.Start) }
+
+// Point is one value at one time (the start of its period).
+type Point struct {
+	T time.Time `json:"t"`
+	V float64   `json:"v"`
+}
+
+// Series is one metric of one cluster.
+type Series struct {
+	Metric string `json:"metric"`
+	Unit   string `json:"unit"`
+	// Period is the spacing of the points.
+	Period time.Duration `json:"period"`
+	// Source says where the values came from, precisely enough to check
+	// them by hand ("cloudwatch AWS/RDS CPUUtilization DBInstanceIdentifier=db-1").
+	Source string `json:"source"`
+	// Caveats are what to keep in mind comparing this series with
+	// another source's.
+	Caveats []string `json:"caveats,omitempty"`
+	Points  []Point  `json:"points"`
+}
+
+// Set is what a source returned for one cluster and one window.
+type Set struct {
+	Source string   `json:"source"`
+	Window Window   `json:"window"`
+	Series []Series `json:"series"`
+	// Warnings are problems that did not stop the fetch (coarse
+	// resolution, a metric with no data, a replica without lag figures).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Get returns the series for metric, or nil.
+func (s *Set) Get(metric string) *Series {
+	for i := range s.Series {
+		if s.Series[i].Metric == metric {
+			return &s.Series[i]
+		}
+	}
+	return nil
+}
+
+// Source fetches the metrics of one cluster.
+type Source interface {
+	// Fetch returns the series for w. A metric the source cannot give is
+	// absent from the set (with a warning), never zero-filled.
+	Fetch(ctx context.Context, w Window) (*Set, error)
+	// String describes the source without secrets.
+	String() string
+}
+
+// Spec is a parsed source spec: KIND:ARG[,key=value...]. The same
+// grammar serves --baseline-metrics and --candidate-metrics:
+//
+//	cloudwatch:instance=ID[,replicas=ID;ID][,region=R][,profile=P]
+//	cloudwatch:cluster=ID[,region=R][,profile=P]
+//	pg:DSN | pg:FILE
+//	prometheus:URL[,instance=I][,bearer-token-file=F][,user=U,password-file=F]
+type Spec struct {
+	Kind string
+	// Arg is what follows "KIND:" up to the first option: the DSN or file
+	// for pg, the URL for prometheus, empty for cloudwatch.
+	Arg     string
+	Options map[string]string
+}
+
+// ParseSpec reads a source spec.
+func ParseSpec(s string) (Spec, error) {
+	kind, rest, ok := strings.Cut(s, ":")
+	if !ok || kind == "" {
+		return Spec{}, fmt.Errorf("metrics spec %q: want KIND:..., with KIND one of cloudwatch, pg, prometheus", s)
+	}
+	sp := Spec{Kind: kind, Options: map[string]string{}}
+	switch kind {
+	case "pg":
+		// A DSN holds spaces, '=' and ',' of its own: all of it is the arg.
+		sp.Arg = rest
+		if rest == "" {
+			return sp, fmt.Errorf("metrics spec %q: pg: needs a DSN or a samples file", s)
+		}
+		return sp, nil
+	case "prometheus":
+		url, opts, _ := strings.Cut(rest, ",")
+		if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+			return sp, fmt.Errorf("metrics spec %q: prometheus: needs the server's URL (http://host:9090)", s)
+		}
+		sp.Arg, rest = url, opts
+	case "cloudwatch":
+	default:
+		return sp, fmt.Errorf("metrics spec %q: unknown kind %q: use cloudwatch, pg or prometheus", s, kind)
+	}
+	if rest == "" {
+		return sp, nil
+	}
+	for _, kv := range strings.Split(rest, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return sp, fmt.Errorf("metrics spec %q: %q is not key=value", s, kv)
+		}
+		sp.Options[k] = v
+	}
+	return sp, nil
+}

@@ -1,0 +1,47 @@
+package metrics
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestParseSpec(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Spec
+		wantErr bool
+	}{
+		{in: "cloudwatch:instance=db-1,region=eu-west-1", want: Spec{Kind: "cloudwatch", Options: map[string]string{"instance": "db-1", "region": "eu-west-1"}}},
+		{in: "cloudwatch:instance=db-1,replicas=r-1;r-2", want: Spec{Kind: "cloudwatch", Options: map[string]string{"instance": "db-1", "replicas": "r-1;r-2"}}},
+		{in: "cloudwatch:cluster=aur", want: Spec{Kind: "cloudwatch", Options: map[string]string{"cluster": "aur"}}},
+		{in: "pg:host=h user=u dbname=d options='-c a=b,c'", want: Spec{Kind: "pg", Arg: "host=h user=u dbname=d options='-c a=b,c'", Options: map[string]string{}}},
+		{in: "pg:baseline.samples.jsonl", want: Spec{Kind: "pg", Arg: "baseline.samples.jsonl", Options: map[string]string{}}},
+		{in: "prometheus:http://prom:9090,instance=db:9187", want: Spec{Kind: "prometheus", Arg: "http://prom:9090", Options: map[string]string{"instance": "db:9187"}}},
+		{in: "prometheus:prom:9090", wantErr: true},
+		{in: "datadog:x", wantErr: true},
+		{in: "nokind", wantErr: true},
+		{in: "pg:", wantErr: true},
+		{in: "cloudwatch:instance", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseSpec(tt.in)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("ParseSpec(%q) error %v, want error %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if !tt.wantErr && !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ParseSpec(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestKnown(t *testing.T) {
+	for _, m := range []string{CPU, ReadIOPS, WriteIOPS, ReplicaLag} {
+		if !Known(m) {
+			t.Errorf("%s unknown", m)
+		}
+	}
+	if Known("cpu_p95") {
+		t.Error("cpu_p95 known")
+	}
+}

@@ -8,6 +8,8 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"math"
+	"sort"
 	"strings"
 	"time"
 )
@@ -144,4 +146,29 @@ func ParseSpec(s string) (Spec, error) {
 		sp.Options[k] = v
 	}
 	return sp, nil
+}
+
+// Stats sums up a series.
+type Stats struct {
+	N    int     `json:"n"`
+	Mean float64 `json:"mean"`
+	P95  float64 `json:"p95"`
+	Max  float64 `json:"max"`
+}
+
+// Summarize computes a series' mean, 95th percentile (nearest rank) and
+// maximum.
+func Summarize(ps []Point) Stats {
+	if len(ps) == 0 {
+		return Stats{}
+	}
+	vs := make([]float64, len(ps))
+	sum := 0.0
+	for i, p := range ps {
+		vs[i] = p.V
+		sum += p.V
+	}
+	sort.Float64s(vs)
+	rank := int(math.Ceil(0.95*float64(len(vs)))) - 1
+	return Stats{N: len(vs), Mean: sum / float64(len(vs)), P95: vs[max(rank, 0)], Max: vs[len(vs)-1]}
 }

@@ -45,3 +45,20 @@ func TestKnown(t *testing.T) {
 		t.Error("cpu_p95 known")
 	}
 }
+
+func TestSummarize(t *testing.T) {
+	var ps []Point
+	for i := 1; i <= 100; i++ {
+		ps = append(ps, Point{V: float64(101 - i)})
+	}
+	got := Summarize(ps)
+	if got.N != 100 || got.Mean != 50.5 || got.P95 != 95 || got.Max != 100 {
+		t.Errorf("Summarize(1..100) = %+v", got)
+	}
+	if s := Summarize(nil); s.N != 0 {
+		t.Errorf("Summarize(nil) = %+v", s)
+	}
+	if s := Summarize([]Point{{V: 7}}); s.P95 != 7 || s.Max != 7 {
+		t.Errorf("one point: %+v", s)
+	}
+}

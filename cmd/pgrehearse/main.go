@@ -51,7 +51,7 @@ func commands() []command {
 		{"parse", "read PostgreSQL logs into a workload file", runParse},
 		{"inspect", "show a workload file's header, summary and events", runInspect},
 		{"replay", "replay a workload against a candidate cluster", runReplay},
-		{"metrics", "fetch a cluster's metrics for a window from a source spec (cloudwatch:, pg:FILE)", runMetrics},
+		{"metrics", "fetch a cluster's metrics for a window from a source spec (cloudwatch:, prometheus:, pg:FILE)", runMetrics},
 		{"sample", "sample a cluster's statistics every second into a samples file (a metric source for compare)", runSample},
 		{"version", "print the version", func(_ context.Context, env *environment, _ []string) error {
 			fmt.Fprintln(env.stdout, "pgrehearse", version)

@@ -14,6 +14,7 @@ import (
 	"github.com/pgrehearse/pgrehearse/compare/cloudwatch"
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
 	"github.com/pgrehearse/pgrehearse/compare/pgsample"
+	"github.com/pgrehearse/pgrehearse/compare/prometheus"
 	"github.com/pgrehearse/pgrehearse/parse"
 	"github.com/pgrehearse/pgrehearse/reports"
 )
@@ -32,6 +33,8 @@ func openSource(ctx context.Context, spec string) (metrics.Source, error) {
 			return nil, usagef("pg: %q is not a samples file: sources read past windows, so sample a live cluster with `pgrehearse sample --target DSN -o FILE` during the capture (or `replay --candidate-metrics pg:DSN`) and give pg:FILE", redactDSN(sp.Arg))
 		}
 		return &pgsample.Source{Path: sp.Arg}, nil
+	case "prometheus":
+		return prometheus.New(sp)
 	}
 	return nil, usagef("metrics spec %q: %s sources are not supported yet", spec, sp.Kind)
 }

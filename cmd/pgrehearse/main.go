@@ -48,6 +48,7 @@ type environment struct {
 
 func commands() []command {
 	return []command{
+		{"fetch-logs", "download an RDS or Aurora instance's log files for a window, for parse", runFetchLogs},
 		{"parse", "read PostgreSQL logs into a workload file", runParse},
 		{"inspect", "show a workload file's header, summary and events", runInspect},
 		{"replay", "replay a workload against a candidate cluster", runReplay},

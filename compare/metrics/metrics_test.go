@@ -3,6 +3,7 @@ package metrics
 import (
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestParseSpec(t *testing.T) {
@@ -60,5 +61,27 @@ func TestSummarize(t *testing.T) {
 	}
 	if s := Summarize([]Point{{V: 7}}); s.P95 != 7 || s.Max != 7 {
 		t.Errorf("one point: %+v", s)
+	}
+}
+
+func TestAlign(t *testing.T) {
+	start := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	var ps []Point
+	for i := 0; i < 60; i++ {
+		ps = append(ps, Point{T: start.Add(time.Duration(i) * time.Second), V: float64(i)})
+	}
+	// At speed 2, 60 s of replay is 120 s of workload: 10 s buckets from
+	// 20 s (warm-up) on, rates halved.
+	a := Align(&Series{Metric: Commits, Points: ps}, start, 10*time.Second, 2, 20*time.Second)
+	if len(a.Offsets) != 10 || a.Offsets[0] != 20*time.Second || a.Offsets[9] != 110*time.Second {
+		t.Fatalf("offsets %v", a.Offsets)
+	}
+	// Bucket 20–30 s of workload is replay seconds 10..14: mean 12, halved.
+	if a.Values[0] != 6 || len(a.Caveats) == 0 {
+		t.Errorf("first bucket %v, caveats %v", a.Values[0], a.Caveats)
+	}
+	c := Align(&Series{Metric: CPU, Points: ps}, start, 10*time.Second, 1, 0)
+	if len(c.Values) != 6 || c.Values[0] != 4.5 || len(c.Caveats) != 0 {
+		t.Errorf("cpu at speed 1: %v %v", c.Values, c.Caveats)
 	}
 }

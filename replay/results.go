@@ -32,6 +32,10 @@ type ResultsHeader struct {
 	// Shard is "I/N" when the replay ran one shard of N.
 	Shard string `json:"shard,omitempty"`
 	Jump  bool   `json:"jump,omitempty"`
+	// RTTUS is the median round trip to the target (µs), measured before
+	// the replay with empty queries: compare subtracts it from client-side
+	// latencies to set them beside the log's server-side durations.
+	RTTUS int64 `json:"rtt_us,omitempty"`
 	// Samples is the samples file of the target taken during the replay
 	// (replay --candidate-metrics pg:DSN), if any.
 	Samples string `json:"samples,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,7 +105,8 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 
 	safe := fmt.Sprintf("host=%s port=%d user=%s database=%s", cfg.Host, cfg.Port, cfg.User, cfg.Database)
 	fmt.Fprintf(env.stderr, "replaying %s against %s at speed %g\n", fs.Arg(0), safe, *speed)
-	if err := checkTarget(ctx, cfg, *readOnly, r.Header().SystemIdentifier, *allowSame); err != nil {
+	rtt, err := checkTarget(ctx, cfg, *readOnly, r.Header().SystemIdentifier, *allowSame)
+	if err != nil {
 		return err
 	}
 	if !startTime.IsZero() {
@@ -123,7 +125,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	}
 	hdr := replay.ResultsHeader{Target: safe, Speed: *speed, Workload: fs.Arg(0), Shard: *shard, Jump: *jump,
 		CaptureStart: time.UnixMicro(r.Header().Start).UTC().Format(time.RFC3339Nano),
-		Started:      time.Now().UTC().Format(time.RFC3339Nano)}
+		Started:      time.Now().UTC().Format(time.RFC3339Nano), RTTUS: rtt.Microseconds()}
 	if !window.Begin.IsZero() {
 		hdr.WindowBegin = window.Begin.UTC().Format(time.RFC3339Nano)
 	}
@@ -227,24 +229,38 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 // checkTarget refuses a hot standby unless the replay is read-only
 // (writes would fail there and measure nothing), and the production
 // cluster itself when the workload recorded its system_identifier.
-func checkTarget(ctx context.Context, cfg *pgconn.Config, readOnly bool, baselineID string, allowSame bool) error {
+func checkTarget(ctx context.Context, cfg *pgconn.Config, readOnly bool, baselineID string, allowSame bool) (time.Duration, error) {
 	c, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("replay: connect to the target: %w (check --target, and that the server accepts connections)", err)
+		return 0, fmt.Errorf("replay: connect to the target: %w (check --target, and that the server accepts connections)", err)
 	}
 	defer c.Close(ctx)
 	res, err := c.Exec(ctx, "SELECT pg_is_in_recovery()").ReadAll()
 	if err != nil {
-		return fmt.Errorf("replay: query the target: %w", err)
+		return 0, fmt.Errorf("replay: query the target: %w", err)
 	}
 	if len(res) == 1 && len(res[0].Rows) == 1 && strings.HasPrefix(string(res[0].Rows[0][0]), "t") && !readOnly {
-		return usagef("replay: the target is in recovery (a standby); replay writes, so point --target at a primary, or pass --read-only for a read-only workload")
+		return 0, usagef("replay: the target is in recovery (a standby); replay writes, so point --target at a primary, or pass --read-only for a read-only workload")
 	}
 	if baselineID != "" && !allowSame {
 		id, err := querySystemIdentifier(ctx, c)
 		if err == nil && id == baselineID {
-			return usagef("replay: the target is the cluster the log came from (system_identifier %s): replaying would write production's statements into production again. Point --target at the candidate, or pass --allow-same-system if this really is a scratch copy", id)
+			return 0, usagef("replay: the target is the cluster the log came from (system_identifier %s): replaying would write production's statements into production again. Point --target at the candidate, or pass --allow-same-system if this really is a scratch copy", id)
 		}
 	}
-	return nil
+	// The round trip, for compare to set client-side latencies beside
+	// the log's server-side durations.
+	var rtts []time.Duration
+	for i := 0; i < 11; i++ {
+		t0 := time.Now()
+		if _, err := c.Exec(ctx, "").ReadAll(); err != nil {
+			break
+		}
+		rtts = append(rtts, time.Since(t0))
+	}
+	if len(rtts) == 0 {
+		return 0, nil
+	}
+	slices.Sort(rtts)
+	return rtts[len(rtts)/2], nil
 }

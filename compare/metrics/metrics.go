@@ -172,3 +172,16 @@ func Summarize(ps []Point) Stats {
 	rank := int(math.Ceil(0.95*float64(len(vs)))) - 1
 	return Stats{N: len(vs), Mean: sum / float64(len(vs)), P95: vs[max(rank, 0)], Max: vs[len(vs)-1]}
 }
+
+// Percentile is the p-th percentile (nearest rank) of the points' values.
+func Percentile(ps []Point, p float64) float64 {
+	if len(ps) == 0 {
+		return 0
+	}
+	vs := make([]float64, len(ps))
+	for i, pt := range ps {
+		vs[i] = pt.V
+	}
+	sort.Float64s(vs)
+	return vs[max(int(math.Ceil(p/100*float64(len(vs))))-1, 0)]
+}

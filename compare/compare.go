@@ -1,0 +1,674 @@
+package compare
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/pgrehearse/pgrehearse/compare/metrics"
+	"github.com/pgrehearse/pgrehearse/parse"
+	"github.com/pgrehearse/pgrehearse/parse/fingerprint"
+	"github.com/pgrehearse/pgrehearse/replay"
+)
+
+// FormatVersion is the comparison document's version
+// (docs/comparison-format.md).
+const FormatVersion = 1
+
+// Verdicts.
+const (
+	GO           = "GO"
+	NOGO         = "NO-GO"
+	INCONCLUSIVE = "INCONCLUSIVE"
+)
+
+// Comparison is the document every report renders.
+type Comparison struct {
+	Format    string       `json:"format"`
+	Version   int          `json:"version"`
+	Generated string       `json:"generated"`
+	Verdict   Verdict      `json:"verdict"`
+	Fidelity  Fidelity     `json:"fidelity"`
+	Metrics   []Metric     `json:"metrics"`
+	Latency   Latency      `json:"latency"`
+	Errors    Errors       `json:"errors"`
+	Gates     []GateResult `json:"gates"`
+	// DefaultGates is set when no gates were given and the defaults ran.
+	DefaultGates bool     `json:"default_gates"`
+	Warnings     []string `json:"warnings,omitempty"`
+}
+
+// Verdict is the answer: GO, NO-GO or INCONCLUSIVE, why, and what next.
+type Verdict struct {
+	Result string   `json:"result"`
+	Reason string   `json:"reason"`
+	Next   []string `json:"next,omitempty"`
+}
+
+// Fidelity says how faithfully the replay reproduced the capture.
+type Fidelity struct {
+	Workload         string           `json:"workload"`
+	CaptureStart     time.Time        `json:"capture_start"`
+	CaptureEnd       time.Time        `json:"capture_end"`
+	ReplayStart      time.Time        `json:"replay_start"`
+	ReplayEnd        time.Time        `json:"replay_end"`
+	Speed            float64          `json:"speed"`
+	Shards           int              `json:"shards"`
+	Statements       int64            `json:"statements"`
+	Replayed         int64            `json:"replayed"`
+	Skipped          map[string]int64 `json:"skipped,omitempty"`
+	Sessions         int64            `json:"sessions"`
+	OriginalSessions int64            `json:"original_sessions"`
+	PeakSessions     int64            `json:"original_peak_sessions"`
+	LatenessP99MS    float64          `json:"lateness_p99_ms"`
+	LatenessMaxMS    float64          `json:"lateness_max_ms"`
+	LateShare        float64          `json:"late_over_100ms_share"`
+	DurationS        float64          `json:"duration_s"`
+	OriginalS        float64          `json:"original_duration_s"`
+	BehindSchedule   bool             `json:"behind_schedule"`
+	Diagnosis        []string         `json:"diagnosis,omitempty"`
+	Interrupted      bool             `json:"interrupted"`
+}
+
+// Metric is one cluster metric side by side.
+type Metric struct {
+	Name            string           `json:"name"`
+	Unit            string           `json:"unit"`
+	Baseline        *metrics.Stats   `json:"baseline"`
+	Candidate       *metrics.Stats   `json:"candidate"`
+	BaselineSource  string           `json:"baseline_source,omitempty"`
+	CandidateSource string           `json:"candidate_source,omitempty"`
+	Caveats         []string         `json:"caveats,omitempty"`
+	BaselineSeries  *metrics.Aligned `json:"baseline_series,omitempty"`
+	CandidateSeries *metrics.Aligned `json:"candidate_series,omitempty"`
+	// WarmupS is the start of each series dropped from the figures.
+	WarmupS float64 `json:"warmup_s"`
+}
+
+// Latency compares statement latency, overall and per query.
+type Latency struct {
+	// Basis says how the two sides were made comparable.
+	Basis     string  `json:"basis"`
+	Baseline  *Pcts   `json:"baseline"`
+	Candidate *Pcts   `json:"candidate"`
+	Top       []Query `json:"top"`
+	Regressed []Query `json:"regressed"`
+}
+
+// Pcts are latency percentiles in ms.
+type Pcts struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P95   float64 `json:"p95_ms"`
+	P99   float64 `json:"p99_ms"`
+}
+
+// Query is one normalised query's latency on both sides.
+type Query struct {
+	Fingerprint string  `json:"fingerprint"`
+	Text        string  `json:"query"`
+	Calls       int64   `json:"calls"`
+	TotalMS     float64 `json:"total_ms"`
+	Baseline    *Pcts   `json:"baseline,omitempty"`
+	Candidate   *Pcts   `json:"candidate"`
+	// RatioP99 is candidate p99 / baseline p99 (0 without a baseline).
+	RatioP99 float64 `json:"ratio_p99,omitempty"`
+}
+
+// Errors lists failures by SQLSTATE and query.
+type Errors struct {
+	New   []ErrorCount `json:"new"`
+	Both  []ErrorCount `json:"both"`
+	Total int64        `json:"total"`
+	NewN  int64        `json:"new_count"`
+}
+
+// ErrorCount is how often one query failed with one SQLSTATE.
+type ErrorCount struct {
+	SQLState    string `json:"sqlstate"`
+	Fingerprint string `json:"fingerprint"`
+	Query       string `json:"query"`
+	Count       int64  `json:"count"`
+}
+
+// Input is what Build compares.
+type Input struct {
+	Workload string
+	Results  []string
+	// Baseline and Candidate are the metric sources (nil: none).
+	Baseline, Candidate metrics.Source
+	Gates               []Gate
+	// Warmup is dropped from the start of both sides' metrics; negative
+	// means the default (10 % of the window, at most 60 s).
+	Warmup time.Duration
+	// Top is how many queries the latency tables show (default 10).
+	Top int
+	// ShowParams is accepted for symmetry with the reports; the document
+	// never holds parameter values.
+}
+
+// DefaultGates are used when none are given. Gates on metrics no source
+// provides are left out rather than made inconclusive.
+var DefaultGates = []string{
+	"errors.new == 0",
+	"replay.lateness.p99 < 100ms",
+	"latency.p99 <= baseline * 1.25",
+	"cpu.p95 < 80",
+	"cpu.p95 <= baseline * 1.25",
+	"replica_lag.max < 1s",
+}
+
+type qstat struct {
+	text       string
+	base, cand *hdrhistogram.Histogram
+	calls      int64
+	totalUS    int64
+}
+
+func newHist() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 2)
+}
+
+func pcts(h *hdrhistogram.Histogram) *Pcts {
+	if h == nil || h.TotalCount() == 0 {
+		return nil
+	}
+	ms := func(q float64) float64 { return float64(h.ValueAtQuantile(q)) / 1000 }
+	return &Pcts{Count: h.TotalCount(), P50: ms(50), P95: ms(95), P99: ms(99)}
+}
+
+// Build reads the workload and the results, fetches the metrics, and
+// evaluates the gates.
+func Build(ctx context.Context, in Input) (*Comparison, error) {
+	c := &Comparison{Format: "pgrehearse-comparison", Version: FormatVersion, Generated: time.Now().UTC().Format(time.RFC3339)}
+	if in.Top <= 0 {
+		in.Top = 10
+	}
+	fps := &fingerprint.Cache{}
+	queries := map[fingerprint.ID]*qstat{}
+	q := func(text string) (fingerprint.ID, *qstat) {
+		id, norm := fps.Lookup(text)
+		s := queries[id]
+		if s == nil {
+			s = &qstat{text: norm}
+			queries[id] = s
+		}
+		return id, s
+	}
+	baseAll := newHist()
+	prodErrors := map[[2]string]int64{}
+
+	// The workload: capture window, server-side durations, errors.
+	f, err := os.Open(in.Workload)
+	if err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
+	r, err := parse.NewReader(bufio.NewReaderSize(f, 256<<10))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("compare: workload %s: %w", in.Workload, err)
+	}
+	for {
+		if ctx.Err() != nil {
+			f.Close()
+			return nil, ctx.Err()
+		}
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("compare: workload %s: %w", in.Workload, err)
+		}
+		if ev.Kind != parse.Statement {
+			continue
+		}
+		id, s := q(ev.Text)
+		if ev.Duration >= 0 && ev.Err == nil {
+			if s.base == nil {
+				s.base = newHist()
+			}
+			s.base.RecordValue(max(ev.Duration, 1))
+			baseAll.RecordValue(max(ev.Duration, 1))
+		}
+		if ev.Err != nil {
+			prodErrors[[2]string{ev.Err.SQLState, id.String()}]++
+		}
+	}
+	tr := r.Trailer()
+	r.Close()
+	f.Close()
+	if tr == nil {
+		c.Warnings = append(c.Warnings, "the workload has no trailer (it was cut off): the capture window is what it holds")
+		return nil, fmt.Errorf("compare: workload %s is truncated: parse the log again", in.Workload)
+	}
+	fid := &c.Fidelity
+	fid.Workload = in.Workload
+	fid.CaptureStart, fid.CaptureEnd = time.UnixMicro(tr.FirstUS).UTC(), time.UnixMicro(tr.LastUS).UTC()
+	fid.OriginalSessions, fid.PeakSessions = tr.Sessions, tr.PeakSessions
+	fid.OriginalS = fid.CaptureEnd.Sub(fid.CaptureStart).Seconds()
+
+	// The results, merged across shards.
+	candAll := newHist()
+	lateness := newHist()
+	newErrs, bothErrs := map[[2]string]int64{}, map[[2]string]int64{}
+	fid.Skipped = map[string]int64{}
+	var rtt int64
+	for _, path := range in.Results {
+		h, sum, err := readResults(path, func(l *resultLine) {
+			id, err := fingerprint.ParseID(l.FP)
+			if err != nil {
+				return
+			}
+			s := queries[id]
+			if s == nil {
+				s = &qstat{text: "(not in the workload)"}
+				queries[id] = s
+			}
+			if l.Skipped != "" {
+				fid.Skipped[l.Skipped]++
+				return
+			}
+			if l.SQLState != "" {
+				k := [2]string{l.SQLState, l.FP}
+				if l.New {
+					newErrs[k]++
+				} else {
+					bothErrs[k]++
+				}
+				return
+			}
+			lat := max(l.LatUS-rtt, 1)
+			if s.cand == nil {
+				s.cand = newHist()
+			}
+			s.cand.RecordValue(lat)
+			candAll.RecordValue(lat)
+			s.calls++
+			s.totalUS += lat
+		}, &rtt)
+		if err != nil {
+			return nil, fmt.Errorf("compare: %w", err)
+		}
+		fid.Shards++
+		fid.Speed = h.Speed
+		st, _ := time.Parse(time.RFC3339Nano, h.Started)
+		if fid.ReplayStart.IsZero() || st.Before(fid.ReplayStart) {
+			fid.ReplayStart = st
+		}
+		if sum == nil {
+			c.Warnings = append(c.Warnings, path+": no trailer: the replay was killed; its statements so far are counted")
+			fid.Interrupted = true
+			continue
+		}
+		fin, _ := time.Parse(time.RFC3339Nano, sum.Finished)
+		if fin.After(fid.ReplayEnd) {
+			fid.ReplayEnd = fin
+		}
+		fid.Statements += sum.Statements
+		fid.Replayed += sum.Replayed
+		fid.Sessions += sum.Sessions
+		fid.Interrupted = fid.Interrupted || sum.Interrupted
+		fid.DurationS = max(fid.DurationS, sum.DurationS)
+		if enc, ok := sum.Histograms["lateness"]; ok {
+			if raw, err := base64.StdEncoding.DecodeString(enc); err == nil {
+				if hh, err := hdrhistogram.Decode(raw); err == nil {
+					lateness.Merge(hh)
+				}
+			}
+		}
+		if sum.BehindSchedule {
+			fid.BehindSchedule = true
+			fid.Diagnosis = append(fid.Diagnosis, sum.Diagnosis)
+		}
+		fid.LateShare = max(fid.LateShare, sum.LateOver100ms)
+	}
+	if lateness.TotalCount() > 0 {
+		fid.LatenessP99MS = float64(lateness.ValueAtQuantile(99)) / 1000
+		fid.LatenessMaxMS = float64(lateness.Max()) / 1000
+	}
+
+	// Latency: log durations are server-side; client latencies minus the
+	// measured round trip are set beside them.
+	c.Latency.Basis = "baseline: server-side durations from the log; candidate: client-side latency minus the round trip measured before the replay"
+	if rtt == 0 {
+		c.Latency.Basis = "baseline: server-side durations from the log; candidate: client-side latency (round trip not measured, so it is included)"
+	}
+	if baseAll.TotalCount() == 0 {
+		c.Latency.Basis = "candidate: client-side latency; the log has no durations (set log_min_duration_statement = 0 when capturing to compare latency)"
+	}
+	c.Latency.Baseline, c.Latency.Candidate = pcts(baseAll), pcts(candAll)
+	var rows []Query
+	for id, s := range queries {
+		if s.cand == nil {
+			continue
+		}
+		row := Query{Fingerprint: id.String(), Text: s.text, Calls: s.calls, TotalMS: float64(s.totalUS) / 1000, Baseline: pcts(s.base), Candidate: pcts(s.cand)}
+		if row.Baseline != nil && row.Baseline.P99 > 0 {
+			row.RatioP99 = row.Candidate.P99 / row.Baseline.P99
+		}
+		rows = append(rows, row)
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		return rows[i].TotalMS > rows[j].TotalMS || rows[i].TotalMS == rows[j].TotalMS && rows[i].Fingerprint < rows[j].Fingerprint
+	})
+	c.Latency.Top = rows[:min(in.Top, len(rows))]
+	var reg []Query
+	for _, row := range rows {
+		if row.RatioP99 > 1 && row.Calls >= 10 {
+			reg = append(reg, row)
+		}
+	}
+	sort.Slice(reg, func(i, j int) bool { return reg[i].RatioP99 > reg[j].RatioP99 })
+	c.Latency.Regressed = reg[:min(in.Top, len(reg))]
+
+	// Errors.
+	list := func(m map[[2]string]int64) []ErrorCount {
+		var out []ErrorCount
+		for k, n := range m {
+			e := ErrorCount{SQLState: k[0], Fingerprint: k[1], Count: n}
+			if id, err := fingerprint.ParseID(k[1]); err == nil && queries[id] != nil {
+				e.Query = queries[id].text
+			}
+			out = append(out, e)
+		}
+		sort.Slice(out, func(i, j int) bool {
+			return out[i].Count > out[j].Count || out[i].Count == out[j].Count && out[i].Fingerprint < out[j].Fingerprint
+		})
+		return out
+	}
+	c.Errors.New, c.Errors.Both = list(newErrs), list(bothErrs)
+	for _, e := range c.Errors.New {
+		c.Errors.NewN += e.Count
+	}
+	c.Errors.Total = c.Errors.NewN
+	for _, e := range c.Errors.Both {
+		c.Errors.Total += e.Count
+	}
+
+	// Cluster metrics on the time-since-start axis.
+	if err := c.addMetrics(ctx, in); err != nil {
+		return nil, err
+	}
+
+	// Gates and the verdict.
+	gates := in.Gates
+	if len(gates) == 0 {
+		c.DefaultGates = true
+		for _, expr := range DefaultGates {
+			g, _ := ParseGate(expr)
+			cand, _ := c.measure(g.Name)
+			if cand == nil && c.metric(g.Name) == nil && !isReplayMeasure(g.Name) {
+				continue
+			}
+			gates = append(gates, g)
+		}
+	}
+	for _, g := range gates {
+		cand, base := c.measure(g.Name)
+		c.Gates = append(c.Gates, g.Evaluate(cand, base))
+	}
+	c.decide()
+	return c, nil
+}
+
+func isReplayMeasure(name string) bool {
+	_, ok := GateNames[name]
+	return ok && (len(name) > 7 && name[:7] == "replay." || len(name) > 7 && name[:7] == "errors." || len(name) > 8 && name[:8] == "latency.")
+}
+
+func (c *Comparison) addMetrics(ctx context.Context, in Input) error {
+	fetch := func(src metrics.Source, w metrics.Window, side string) *metrics.Set {
+		if src == nil {
+			return nil
+		}
+		set, err := src.Fetch(ctx, w)
+		if err != nil {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s metrics (%s): %v", side, src, err))
+			return nil
+		}
+		for _, w := range set.Warnings {
+			c.Warnings = append(c.Warnings, side+": "+w)
+		}
+		return set
+	}
+	fid := &c.Fidelity
+	base := fetch(in.Baseline, metrics.Window{Start: fid.CaptureStart, End: fid.CaptureEnd}, "baseline")
+	cand := fetch(in.Candidate, metrics.Window{Start: fid.ReplayStart, End: fid.ReplayEnd}, "candidate")
+	if base == nil && cand == nil {
+		return nil
+	}
+	warm := in.Warmup
+	if warm < 0 {
+		warm = min(time.Minute, time.Duration(fid.OriginalS*float64(time.Second)/10))
+	}
+	for _, name := range []string{metrics.CPU, metrics.ReadIOPS, metrics.WriteIOPS, metrics.ReplicaLag, metrics.Commits, metrics.Connections, metrics.ReadLatency, metrics.WriteLatency, metrics.FreeableMemory} {
+		var bs, cs *metrics.Series
+		if base != nil {
+			bs = base.Get(name)
+		}
+		if cand != nil {
+			cs = cand.Get(name)
+		}
+		if bs == nil && cs == nil {
+			continue
+		}
+		period := time.Duration(0)
+		for _, s := range []*metrics.Series{bs, cs} {
+			if s != nil {
+				period = max(period, s.Period)
+			}
+		}
+		m := Metric{Name: name, Unit: metrics.Units[name], WarmupS: warm.Seconds()}
+		if bs != nil {
+			a := metrics.Align(bs, fid.CaptureStart, period, 1, warm)
+			st := metrics.Summarize(a.Points())
+			m.BaselineSeries, m.BaselineSource, m.Caveats = &a, bs.Source, append(m.Caveats, a.Caveats...)
+			if st.N > 0 {
+				m.Baseline = &st
+			}
+		}
+		if cs != nil {
+			a := metrics.Align(cs, fid.ReplayStart, period, fid.Speed, warm)
+			st := metrics.Summarize(a.Points())
+			m.CandidateSeries, m.CandidateSource, m.Caveats = &a, cs.Source, append(m.Caveats, a.Caveats...)
+			if st.N > 0 {
+				m.Candidate = &st
+			}
+		}
+		c.Metrics = append(c.Metrics, m)
+	}
+	return nil
+}
+
+func (c *Comparison) metric(name string) *Metric {
+	for i := range c.Metrics {
+		if c.Metrics[i].Name+"." == name[:min(len(name), len(c.Metrics[i].Name)+1)] {
+			return &c.Metrics[i]
+		}
+	}
+	return nil
+}
+
+// measure returns the candidate's and the baseline's value of a gate's
+// measure, nil where unknown.
+func (c *Comparison) measure(name string) (cand, base *float64) {
+	f := func(v float64) *float64 { return &v }
+	fid := &c.Fidelity
+	switch name {
+	case "replay.lateness.p99":
+		return f(fid.LatenessP99MS), nil
+	case "replay.lateness.max":
+		return f(fid.LatenessMaxMS), nil
+	case "replay.late_share":
+		return f(100 * fid.LateShare), nil
+	case "replay.skipped":
+		n := int64(0)
+		for _, v := range fid.Skipped {
+			n += v
+		}
+		return f(float64(n)), nil
+	case "errors.new":
+		return f(float64(c.Errors.NewN)), nil
+	case "errors.total":
+		return f(float64(c.Errors.Total)), nil
+	case "latency.p50", "latency.p95", "latency.p99":
+		get := func(p *Pcts) *float64 {
+			if p == nil {
+				return nil
+			}
+			switch name {
+			case "latency.p50":
+				return f(p.P50)
+			case "latency.p95":
+				return f(p.P95)
+			}
+			return f(p.P99)
+		}
+		return get(c.Latency.Candidate), get(c.Latency.Baseline)
+	}
+	m := c.metric(name)
+	if m == nil {
+		return nil, nil
+	}
+	stat := name[len(m.Name)+1:]
+	get := func(st *metrics.Stats, a *metrics.Aligned) *float64 {
+		if st == nil {
+			return nil
+		}
+		switch stat {
+		case "mean":
+			return f(st.Mean)
+		case "p95":
+			return f(st.P95)
+		case "p99":
+			return f(metrics.Percentile(a.Points(), 99))
+		case "max":
+			return f(st.Max)
+		}
+		return nil
+	}
+	return get(m.Candidate, m.CandidateSeries), get(m.Baseline, m.BaselineSeries)
+}
+
+// decide sets the verdict: a failed gate is NO-GO; otherwise a replay
+// that fell behind, or a gate that could not be evaluated, is
+// INCONCLUSIVE; only then GO.
+func (c *Comparison) decide() {
+	v := &c.Verdict
+	for _, g := range c.Gates {
+		if g.Status == Fail {
+			v.Result = NOGO
+			v.Reason = fmt.Sprintf("gate %q failed: observed %s, threshold %s", g.Expr, fmtp(g.Observed), fmtp(g.Threshold))
+			switch {
+			case g.Name == "errors.new":
+				v.Next = append(v.Next, "look at the new errors below: each is a statement that worked in production and fails on the candidate")
+			case len(g.Name) > 8 && g.Name[:8] == "latency.":
+				v.Next = append(v.Next, "look at the regressed queries below, and EXPLAIN them on both clusters")
+			default:
+				v.Next = append(v.Next, "look at the "+g.Name+" chart: is it a sustained rise or a spike?")
+			}
+			return
+		}
+	}
+	if c.Fidelity.BehindSchedule {
+		v.Result, v.Reason = INCONCLUSIVE, "the replay fell behind schedule, so the candidate did not carry the production load"
+		v.Next = append(v.Next, c.Fidelity.Diagnosis...)
+		return
+	}
+	if c.Fidelity.Interrupted {
+		v.Result, v.Reason = INCONCLUSIVE, "the replay was interrupted before the end of the workload"
+		v.Next = append(v.Next, "replay the whole workload")
+		return
+	}
+	for _, g := range c.Gates {
+		if g.Status == Inconclusive {
+			v.Result, v.Reason = INCONCLUSIVE, fmt.Sprintf("gate %q could not be evaluated: %s", g.Expr, g.Note)
+			v.Next = append(v.Next, g.Note)
+			return
+		}
+	}
+	if len(c.Gates) == 0 {
+		v.Result, v.Reason = INCONCLUSIVE, "no gate could be evaluated"
+		return
+	}
+	v.Result, v.Reason = GO, fmt.Sprintf("all %d gates passed", len(c.Gates))
+}
+
+func fmtp(p *float64) string {
+	if p == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.4g", *p)
+}
+
+type resultLine struct {
+	S        uint64 `json:"s"`
+	LatUS    int64  `json:"lat_us"`
+	FP       string `json:"fp"`
+	SQLState string `json:"sqlstate"`
+	New      bool   `json:"new"`
+	Skipped  string `json:"skipped"`
+}
+
+// readResults streams a results file, calling each for every statement
+// line, and returns its header and trailer (nil when cut off).
+func readResults(path string, each func(*resultLine), rtt *int64) (*replay.ResultsHeader, *replay.Summary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var h *replay.ResultsHeader
+	var sum *replay.Summary
+	line, bad := 0, 0
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		if bad > 0 {
+			return nil, nil, fmt.Errorf("%s:%d: damaged line", path, bad)
+		}
+		if line == 1 {
+			var v struct{ Header *replay.ResultsHeader }
+			if json.Unmarshal(b, &v) != nil || v.Header == nil || v.Header.Format != "pgrehearse-results" {
+				return nil, nil, fmt.Errorf("%s is not a results file (from pgrehearse replay)", path)
+			}
+			h = v.Header
+			*rtt = h.RTTUS
+			continue
+		}
+		if len(b) > 10 && string(b[:10]) == `{"summary"` {
+			var v struct{ Summary *replay.Summary }
+			if err := json.Unmarshal(b, &v); err != nil {
+				return nil, nil, fmt.Errorf("%s:%d: damaged trailer: %w", path, line, err)
+			}
+			sum = v.Summary
+			continue
+		}
+		var l resultLine
+		if err := json.Unmarshal(b, &l); err != nil {
+			bad = line // tolerated only as the half-written last line of a killed replay
+			continue
+		}
+		each(&l)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if h == nil {
+		return nil, nil, fmt.Errorf("%s is empty", path)
+	}
+	return h, sum, nil
+}

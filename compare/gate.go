@@ -1,0 +1,256 @@
+package compare
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// A gate is one launch condition, written as
+//
+//	NAME OP THRESHOLD
+//
+// NAME is a measure of the candidate: a metric and a statistic
+// (cpu.p95, replica_lag.max, latency.p99, errors.new,
+// replay.lateness.p99; see GateNames). OP is one of < <= > >= == !=.
+// THRESHOLD is a number, optionally with a unit (700ms, 1s, 80%), or the
+// same measure of the baseline scaled or shifted: baseline, baseline * 1.10,
+// baseline + 50ms. Times are compared in milliseconds, percentages as
+// numbers (80% is 80).
+//
+//	cpu.p95 < 80
+//	cpu.p95 <= baseline * 1.10
+//	replica_lag.max < 700ms
+//	latency.p99 <= baseline * 1.25
+//	errors.new == 0
+//	replay.lateness.p99 < 100ms
+type Gate struct {
+	// Expr is the gate as written.
+	Expr string `json:"expr"`
+	Name string `json:"name"`
+	Op   string `json:"op"`
+	// Value is the threshold; with Baseline set it is the factor (Mul)
+	// or the offset (Add) applied to the baseline's value.
+	Value    float64 `json:"value"`
+	Baseline string  `json:"baseline,omitempty"` // "", "*" or "+"
+}
+
+// GateNames lists the measures a gate may name, with what each is.
+var GateNames = map[string]string{
+	"replay.lateness.p99": "99th percentile of how late statements started (ms)",
+	"replay.lateness.max": "latest start (ms)",
+	"replay.late_share":   "share of statements more than 100 ms late (%)",
+	"replay.skipped":      "statements not replayed",
+	"errors.new":          "statements that failed on the candidate but not in production",
+	"errors.total":        "statements that failed on the candidate",
+	"latency.p50":         "median statement latency (ms)",
+	"latency.p95":         "95th percentile statement latency (ms)",
+	"latency.p99":         "99th percentile statement latency (ms)",
+}
+
+func init() {
+	for _, m := range []string{"cpu", "read_iops", "write_iops", "replica_lag", "commits", "connections", "read_latency", "write_latency", "freeable_memory"} {
+		for _, st := range []string{"mean", "p95", "p99", "max"} {
+			GateNames[m+"."+st] = st + " of " + m + " over the window"
+		}
+	}
+}
+
+// GateError is a mistake in a gate expression, with its position.
+type GateError struct {
+	Expr string
+	Pos  int // byte offset in Expr
+	Msg  string
+}
+
+func (e *GateError) Error() string {
+	return fmt.Sprintf("gate %q: %s at column %d\n  %s\n  %s^", e.Expr, e.Msg, e.Pos+1, e.Expr, strings.Repeat(" ", e.Pos))
+}
+
+// ParseGate reads one gate expression.
+func ParseGate(expr string) (Gate, error) {
+	g := Gate{Expr: strings.TrimSpace(expr)}
+	p := &lexer{s: expr}
+	p.space()
+	start := p.i
+	for p.i < len(p.s) && (isIdent(rune(p.s[p.i])) || p.s[p.i] == '.') {
+		p.i++
+	}
+	g.Name = p.s[start:p.i]
+	if g.Name == "" {
+		return g, &GateError{expr, start, "want a measure name such as cpu.p95"}
+	}
+	if _, ok := GateNames[g.Name]; !ok {
+		return g, &GateError{expr, start, fmt.Sprintf("unknown measure %q (known: %s)", g.Name, knownNames())}
+	}
+	p.space()
+	opPos := p.i
+	for _, op := range []string{"<=", ">=", "==", "!=", "<", ">"} {
+		if strings.HasPrefix(p.s[p.i:], op) {
+			g.Op = op
+			p.i += len(op)
+			break
+		}
+	}
+	if g.Op == "" {
+		return g, &GateError{expr, opPos, "want a comparison: < <= > >= == !="}
+	}
+	p.space()
+	if strings.HasPrefix(p.s[p.i:], "baseline") {
+		p.i += len("baseline")
+		p.space()
+		g.Value = 1
+		g.Baseline = "*"
+		if p.i < len(p.s) && (p.s[p.i] == '*' || p.s[p.i] == '+') {
+			g.Baseline = string(p.s[p.i])
+			p.i++
+			p.space()
+			v, err := p.number(g.Name)
+			if err != nil {
+				return g, err
+			}
+			g.Value = v
+		}
+	} else {
+		v, err := p.number(g.Name)
+		if err != nil {
+			return g, err
+		}
+		g.Value = v
+	}
+	p.space()
+	if p.i != len(p.s) {
+		return g, &GateError{expr, p.i, "unexpected text after the threshold"}
+	}
+	return g, nil
+}
+
+type lexer struct {
+	s string
+	i int
+}
+
+func (p *lexer) space() {
+	for p.i < len(p.s) && p.s[p.i] == ' ' || p.i < len(p.s) && p.s[p.i] == '\t' {
+		p.i++
+	}
+}
+
+func isIdent(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// number reads a number with an optional unit: ms, s, m (minutes) for
+// times (converted to ms), % for percentages.
+func (p *lexer) number(name string) (float64, error) {
+	start := p.i
+	for p.i < len(p.s) && (p.s[p.i] >= '0' && p.s[p.i] <= '9' || p.s[p.i] == '.' || p.s[p.i] == '-' && p.i == start) {
+		p.i++
+	}
+	v, err := strconv.ParseFloat(p.s[start:p.i], 64)
+	if err != nil {
+		return 0, &GateError{p.s, start, "want a number"}
+	}
+	ustart := p.i
+	for p.i < len(p.s) && (unicode.IsLetter(rune(p.s[p.i])) || p.s[p.i] == '%') {
+		p.i++
+	}
+	unit := p.s[ustart:p.i]
+	timed := false
+	for _, p := range []string{"replica_lag.", "latency.", "read_latency.", "write_latency.", "replay.lateness."} {
+		timed = timed || strings.HasPrefix(name, p)
+	}
+	switch unit {
+	case "":
+	case "ms":
+		if !timed {
+			return 0, &GateError{p.s, ustart, fmt.Sprintf("%s is not a time: drop the unit", name)}
+		}
+	case "s":
+		if !timed {
+			return 0, &GateError{p.s, ustart, fmt.Sprintf("%s is not a time: drop the unit", name)}
+		}
+		v *= 1000
+	case "%":
+		if !strings.HasPrefix(name, "cpu.") && name != "replay.late_share" {
+			return 0, &GateError{p.s, ustart, fmt.Sprintf("%s is not a percentage", name)}
+		}
+	default:
+		return 0, &GateError{p.s, ustart, fmt.Sprintf("unknown unit %q (use ms, s or %%)", unit)}
+	}
+	return v, nil
+}
+
+func knownNames() string {
+	var ns []string
+	for n := range GateNames {
+		if !strings.Contains(n, "_iops.") && !strings.Contains(n, "freeable") && !strings.Contains(n, "connections") && !strings.Contains(n, "_latency.") && !strings.Contains(n, "commits") {
+			ns = append(ns, n)
+		}
+	}
+	sort.Strings(ns)
+	return strings.Join(ns, ", ") + ", and read_iops/write_iops/commits/connections with .mean/.p95/.p99/.max"
+}
+
+// GateStatus is a gate's outcome.
+type GateStatus string
+
+// Gate outcomes.
+const (
+	Pass         GateStatus = "pass"
+	Fail         GateStatus = "fail"
+	Inconclusive GateStatus = "inconclusive"
+)
+
+// GateResult is a gate evaluated.
+type GateResult struct {
+	Gate
+	Observed  *float64   `json:"observed"`
+	Threshold *float64   `json:"threshold"`
+	Status    GateStatus `json:"status"`
+	Note      string     `json:"note,omitempty"`
+}
+
+// Evaluate checks g against the candidate's and the baseline's values of
+// its measure (nil: not available). A gate on a missing value is
+// inconclusive, never a pass.
+func (g Gate) Evaluate(candidate, baseline *float64) GateResult {
+	r := GateResult{Gate: g, Observed: candidate}
+	if candidate == nil {
+		r.Status, r.Note = Inconclusive, "the candidate's "+g.Name+" is not available: give a metric source that has it"
+		return r
+	}
+	th := g.Value
+	if g.Baseline != "" {
+		if baseline == nil {
+			r.Status, r.Note = Inconclusive, "the baseline's "+g.Name+" is not available: give --baseline-metrics (or a log with durations, for latency)"
+			return r
+		}
+		if g.Baseline == "*" {
+			th = *baseline * g.Value
+		} else {
+			th = *baseline + g.Value
+		}
+	}
+	r.Threshold = &th
+	ok := false
+	switch g.Op {
+	case "<":
+		ok = *candidate < th
+	case "<=":
+		ok = *candidate <= th
+	case ">":
+		ok = *candidate > th
+	case ">=":
+		ok = *candidate >= th
+	case "==":
+		ok = *candidate == th
+	case "!=":
+		ok = *candidate != th
+	}
+	r.Status = Fail
+	if ok {
+		r.Status = Pass
+	}
+	return r
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -401,8 +402,16 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 		return nil, err
 	}
 
-	// Gates and the verdict.
-	gates := in.Gates
+	c.Judge(in.Gates)
+	return c, nil
+}
+
+// Judge evaluates gates (the defaults when there are none) against the
+// comparison and sets the verdict. Default gates on metrics no source
+// provides are left out rather than made inconclusive; gates that were
+// asked for are always kept.
+func (c *Comparison) Judge(gates []Gate) {
+	c.Gates, c.DefaultGates = nil, false
 	if len(gates) == 0 {
 		c.DefaultGates = true
 		for _, expr := range DefaultGates {
@@ -418,8 +427,8 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 		cand, base := c.measure(g.Name)
 		c.Gates = append(c.Gates, g.Evaluate(cand, base))
 	}
+	c.Verdict = Verdict{}
 	c.decide()
-	return c, nil
 }
 
 func isReplayMeasure(name string) bool {
@@ -566,20 +575,38 @@ func (c *Comparison) measure(name string) (cand, base *float64) {
 // INCONCLUSIVE; only then GO.
 func (c *Comparison) decide() {
 	v := &c.Verdict
+	var failed []GateResult
 	for _, g := range c.Gates {
 		if g.Status == Fail {
-			v.Result = NOGO
-			v.Reason = fmt.Sprintf("gate %q failed: observed %s, threshold %s", g.Expr, fmtp(g.Observed), fmtp(g.Threshold))
-			switch {
-			case g.Name == "errors.new":
-				v.Next = append(v.Next, "look at the new errors below: each is a statement that worked in production and fails on the candidate")
-			case len(g.Name) > 8 && g.Name[:8] == "latency.":
-				v.Next = append(v.Next, "look at the regressed queries below, and EXPLAIN them on both clusters")
-			default:
-				v.Next = append(v.Next, "look at the "+g.Name+" chart: is it a sustained rise or a spike?")
-			}
-			return
+			failed = append(failed, g)
 		}
+	}
+	if len(failed) > 0 {
+		g := failed[0]
+		v.Result = NOGO
+		v.Reason = fmt.Sprintf("gate %q failed: observed %s, threshold %s", g.Expr, fmtp(g.Observed), fmtp(g.Threshold))
+		if len(failed) > 1 {
+			v.Reason += fmt.Sprintf(" (and %d more failed gates)", len(failed)-1)
+		}
+		seen := map[string]bool{}
+		for _, g := range failed {
+			var next string
+			switch {
+			case g.Name == "errors.new" || g.Name == "errors.total":
+				next = "look at the new errors: each is a statement that worked in production and fails on the candidate"
+			case strings.HasPrefix(g.Name, "latency."):
+				next = "look at the regressed queries, and EXPLAIN (ANALYZE, BUFFERS) them on both clusters"
+			case strings.HasPrefix(g.Name, "replay."):
+				next = "the replayer could not keep to the schedule: see the replay fidelity section before trusting the other figures"
+			default:
+				next = "look at the " + g.Name[:strings.IndexByte(g.Name, '.')] + " chart: is it a sustained rise or a spike, and does it start after the warm-up?"
+			}
+			if !seen[next] {
+				seen[next] = true
+				v.Next = append(v.Next, next)
+			}
+		}
+		return
 	}
 	if c.Fidelity.BehindSchedule {
 		v.Result, v.Reason = INCONCLUSIVE, "the replay fell behind schedule, so the candidate did not carry the production load"

@@ -23,18 +23,21 @@ type Aligned struct {
 	Values  []float64       `json:"values"`
 	Source  string          `json:"source"`
 	Caveats []string        `json:"caveats,omitempty"`
+	// Warmup is kept in the series, for charts, but Points leaves it out
+	// of the statistics.
+	Warmup time.Duration `json:"warmup"`
 }
 
 // Align puts s on the time since start, in buckets of period (the mean of
 // the points in each; empty buckets are left out), in workload time:
 // offsets are multiplied by speed, and rate metrics divided by it. Points
-// in the first warmup of workload time are dropped: connection pools,
-// caches and JIT are still settling there.
+// in the first warmup of workload time stay in the series but not in
+// Points: connection pools, caches and JIT are still settling there.
 func Align(s *Series, start time.Time, period time.Duration, speed float64, warmup time.Duration) Aligned {
 	if speed <= 0 {
 		speed = 1
 	}
-	a := Aligned{Metric: s.Metric, Unit: s.Unit, Period: period, Source: s.Source, Caveats: s.Caveats}
+	a := Aligned{Metric: s.Metric, Unit: s.Unit, Period: period, Source: s.Source, Caveats: s.Caveats, Warmup: warmup}
 	if speed != 1 && Rate[s.Metric] {
 		a.Caveats = append(a.Caveats, fmt.Sprintf("replayed at speed %g: divided by %g to compare per unit of workload", speed, speed))
 	} else if speed != 1 && (s.Metric == CPU) {
@@ -45,7 +48,7 @@ func Align(s *Series, start time.Time, period time.Duration, speed float64, warm
 	var keys []int64
 	for _, p := range s.Points {
 		off := time.Duration(float64(p.T.Sub(start)) * speed)
-		if off < warmup || off < 0 {
+		if off < 0 {
 			continue
 		}
 		k := int64(off / period)
@@ -67,11 +70,13 @@ func Align(s *Series, start time.Time, period time.Duration, speed float64, warm
 	return a
 }
 
-// Points returns a's values as points for Summarize.
+// Points returns a's values after the warm-up, as points for Summarize.
 func (a Aligned) Points() []Point {
-	ps := make([]Point, len(a.Values))
+	ps := make([]Point, 0, len(a.Values))
 	for i, v := range a.Values {
-		ps[i] = Point{T: time.Unix(0, 0).Add(a.Offsets[i]), V: v}
+		if a.Offsets[i] >= a.Warmup {
+			ps = append(ps, Point{T: time.Unix(0, 0).Add(a.Offsets[i]), V: v})
+		}
 	}
 	return ps
 }

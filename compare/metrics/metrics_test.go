@@ -73,12 +73,17 @@ func TestAlign(t *testing.T) {
 	// At speed 2, 60 s of replay is 120 s of workload: 10 s buckets from
 	// 20 s (warm-up) on, rates halved.
 	a := Align(&Series{Metric: Commits, Points: ps}, start, 10*time.Second, 2, 20*time.Second)
-	if len(a.Offsets) != 10 || a.Offsets[0] != 20*time.Second || a.Offsets[9] != 110*time.Second {
+	if len(a.Offsets) != 12 || a.Offsets[0] != 0 || a.Offsets[11] != 110*time.Second {
 		t.Fatalf("offsets %v", a.Offsets)
 	}
+	// The warm-up stays in the series but not in the statistics.
+	after := a.Points()
+	if len(after) != 10 {
+		t.Fatalf("%d points after the warm-up, want 10", len(after))
+	}
 	// Bucket 20–30 s of workload is replay seconds 10..14: mean 12, halved.
-	if a.Values[0] != 6 || len(a.Caveats) == 0 {
-		t.Errorf("first bucket %v, caveats %v", a.Values[0], a.Caveats)
+	if after[0].V != 6 || len(a.Caveats) == 0 {
+		t.Errorf("first bucket after warm-up %v, caveats %v", after[0].V, a.Caveats)
 	}
 	c := Align(&Series{Metric: CPU, Points: ps}, start, 10*time.Second, 1, 0)
 	if len(c.Values) != 6 || c.Values[0] != 4.5 || len(c.Caveats) != 0 {

@@ -1,0 +1,111 @@
+package reports
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pgrehearse/pgrehearse/compare"
+	"github.com/pgrehearse/pgrehearse/compare/metrics"
+)
+
+// fixture is a fixed comparison document: a NO-GO (new errors, CPU), with
+// an inconclusive gate, a regressed query, a metric missing on one side, warnings
+// and caveats, so every section of every format has something to show.
+func fixture() *compare.Comparison {
+	start := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
+	series := func(name, src string, base, amp float64, warm time.Duration) *metrics.Aligned {
+		a := &metrics.Aligned{Metric: name, Unit: metrics.Units[name], Period: 10 * time.Second, Source: src, Warmup: warm}
+		for i := 0; i < 36; i++ {
+			a.Offsets = append(a.Offsets, time.Duration(i)*10*time.Second)
+			a.Values = append(a.Values, math.Round((base+amp*math.Sin(float64(i)/4))*100)/100)
+		}
+		return a
+	}
+	warm := 30 * time.Second
+	c := &compare.Comparison{
+		Format: "pgrehearse-comparison", Version: compare.FormatVersion, Generated: "2026-11-20T15:10:00Z",
+		Fidelity: compare.Fidelity{
+			Workload: "capture.pgrw", CaptureStart: start, CaptureEnd: start.Add(6 * time.Minute),
+			ReplayStart: start.Add(time.Hour), ReplayEnd: start.Add(time.Hour + 6*time.Minute + 2*time.Second),
+			Speed: 1, Shards: 2, Statements: 163397, Replayed: 163392, Skipped: map[string]int64{"copy": 5},
+			Sessions: 38, OriginalSessions: 38, PeakSessions: 21, LatenessP99MS: 54.2, LatenessMaxMS: 693, LateShare: 0.0009,
+			DurationS: 362, OriginalS: 360,
+		},
+		Latency: compare.Latency{
+			Basis:     "baseline: server-side durations from the log; candidate: client-side latency minus the round trip measured before the replay",
+			Baseline:  &compare.Pcts{Count: 163000, P50: 0.18, P95: 1.9, P99: 5.1},
+			Candidate: &compare.Pcts{Count: 163392, P50: 0.21, P95: 2.4, P99: 7.9},
+			Top: []compare.Query{
+				{Fingerprint: "8f3a1c2b4d5e6f70", Text: "SELECT abalance FROM pgbench_accounts WHERE aid = ?", Calls: 81000, TotalMS: 24300,
+					Baseline: &compare.Pcts{Count: 81000, P50: 0.12, P95: 0.4, P99: 0.9}, Candidate: &compare.Pcts{Count: 81000, P50: 0.15, P95: 0.5, P99: 1.2}, RatioP99: 1.33},
+				{Fingerprint: "0a1b2c3d4e5f6071", Text: "UPDATE orders SET status = ? WHERE id = ?", Calls: 20000, TotalMS: 18000,
+					Baseline: &compare.Pcts{Count: 20000, P50: 0.6, P95: 2, P99: 4}, Candidate: &compare.Pcts{Count: 20000, P50: 0.7, P95: 2.2, P99: 4.1}, RatioP99: 1.025},
+				{Fingerprint: "1122334455667788", Text: "INSERT INTO audit (at, who, what) VALUES (now(), ?, ?)", Calls: 9000, TotalMS: 3100,
+					Candidate: &compare.Pcts{Count: 9000, P50: 0.3, P95: 0.5, P99: 0.8}},
+			},
+			Regressed: []compare.Query{
+				{Fingerprint: "8f3a1c2b4d5e6f70", Text: "SELECT abalance FROM pgbench_accounts WHERE aid = ?", Calls: 81000, TotalMS: 24300,
+					Baseline: &compare.Pcts{Count: 81000, P50: 0.12, P95: 0.4, P99: 0.9}, Candidate: &compare.Pcts{Count: 81000, P50: 0.15, P95: 0.5, P99: 1.2}, RatioP99: 1.33},
+			},
+		},
+		Errors: compare.Errors{
+			New:   []compare.ErrorCount{{SQLState: "42883", Fingerprint: "99aa88bb77cc66dd", Query: "SELECT to_tsvector(?, body) FROM docs WHERE id = ?", Count: 12}},
+			Both:  []compare.ErrorCount{{SQLState: "23505", Fingerprint: "5566778899aabbcc", Query: "INSERT INTO users (email) VALUES (?)", Count: 4}},
+			Total: 16, NewN: 12,
+		},
+		DefaultGates: false,
+		Warnings:     []string{"baseline: CloudWatch returned 5-minute points for read_iops: the window is older than 15 days"},
+	}
+	add := func(name, bsrc, csrc string, b, cnd *metrics.Aligned, caveats ...string) {
+		m := compare.Metric{Name: name, Unit: metrics.Units[name], BaselineSource: bsrc, CandidateSource: csrc, Caveats: caveats, WarmupS: warm.Seconds(),
+			BaselineSeries: b, CandidateSeries: cnd}
+		if b != nil {
+			st := metrics.Summarize(b.Points())
+			m.Baseline = &st
+		}
+		if cnd != nil {
+			st := metrics.Summarize(cnd.Points())
+			m.Candidate = &st
+		}
+		c.Metrics = append(c.Metrics, m)
+	}
+	add(metrics.CPU, "cloudwatch:instance=prod-db", "pg:samples", series("cpu", "cloudwatch", 50, 6, warm), series("cpu", "pg", 62, 9, warm))
+	add(metrics.ReadIOPS, "cloudwatch:instance=prod-db", "pg:samples", series("read_iops", "cloudwatch", 900, 200, warm), series("read_iops", "pg", 400, 80, warm),
+		"pg_stat_database blocks read count reads that missed shared buffers, not device reads")
+	add(metrics.WriteIOPS, "cloudwatch:instance=prod-db", "pg:samples", series("write_iops", "cloudwatch", 300, 50, warm), series("write_iops", "pg", 310, 60, warm))
+	add(metrics.ReplicaLag, "cloudwatch:instance=prod-db", "", series("replica_lag", "cloudwatch", 40, 20, warm), nil)
+	var gates []compare.Gate
+	for _, expr := range []string{"errors.new == 0", "cpu.p95 <= baseline * 1.10", "replay.lateness.p99 < 100ms", "replica_lag.max < 1s"} {
+		g, err := compare.ParseGate(expr)
+		if err != nil {
+			panic(err)
+		}
+		gates = append(gates, g)
+	}
+	c.Judge(gates)
+	return c
+}
+
+// golden compares got with testdata/NAME, or rewrites it with -update.
+// The files are generated by the renderers and reviewed, never edited by
+// hand.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./reports -update to create it, then review it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs from the renderer's output; if the change is intended, run go test ./reports -update and review the diff\n--- got ---\n%s", path, got)
+	}
+}

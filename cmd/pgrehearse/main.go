@@ -44,6 +44,8 @@ type environment struct {
 	stdout, stderr io.Writer
 	// stderrTTY is true when stderr is a terminal (progress, colours).
 	stderrTTY bool
+	// stdoutTTY is true when stdout is a terminal (Unicode tables).
+	stdoutTTY bool
 }
 
 func commands() []command {
@@ -53,6 +55,8 @@ func commands() []command {
 		{"inspect", "show a workload file's header, summary and events", runInspect},
 		{"replay", "replay a workload against a candidate cluster", runReplay},
 		{"metrics", "fetch a cluster's metrics for a window from a source spec (cloudwatch:, prometheus:, pg:FILE)", runMetrics},
+		{"compare", "compare the baseline and the candidate, judge the launch gates, write the comparison and the report", runCompare},
+		{"report", "render a comparison document as text, Markdown, JSON, JUnit or HTML", runReport},
 		{"sample", "sample a cluster's statistics every second into a samples file (a metric source for compare)", runSample},
 		{"version", "print the version", func(_ context.Context, env *environment, _ []string) error {
 			fmt.Fprintln(env.stdout, "pgrehearse", version)
@@ -72,7 +76,7 @@ func main() {
 		<-sig
 		os.Exit(exitInterrupted)
 	}()
-	env := &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr)}
+	env := &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr), stdoutTTY: isTerminal(os.Stdout)}
 	// PGREHEARSE_CPUPROFILE=FILE profiles a whole command, for the
 	// performance work in docs/performance.md.
 	if path := os.Getenv("PGREHEARSE_CPUPROFILE"); path != "" {
@@ -119,7 +123,15 @@ func exitCode(ctx context.Context, env *environment, err error) int {
 	}
 	code := exitError
 	var ue usageError
+	var ve verdictError
 	switch {
+	case errors.As(err, &ve):
+		// The report has said it all; this line is for CI logs.
+		fmt.Fprintf(env.stderr, "pgrehearse: %s\n", ve.Error())
+		if ve.v.Result == "NO-GO" {
+			return exitNoGo
+		}
+		return exitInconclusive
 	case errors.Is(err, errHelp):
 		return exitOK
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):

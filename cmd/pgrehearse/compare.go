@@ -256,4 +256,3 @@ func runReport(ctx context.Context, env *environment, args []string) error {
 	}
 	return writeReport(*out, *format, &c, reports.Options{ASCII: *ascii || *out != "-" || !env.stdoutTTY}, env.stdout)
 }
-

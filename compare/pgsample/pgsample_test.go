@@ -3,6 +3,7 @@ package pgsample
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -164,4 +165,36 @@ func BenchmarkSample(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkSampleServerTime reports what one sample costs the sampled
+// server itself (planning plus execution, from EXPLAIN ANALYZE), apart
+// from the round trip BenchmarkSample includes. At one sample a second
+// this is the sampler's whole load on the cluster.
+func BenchmarkSampleServerTime(b *testing.B) {
+	ctx := context.Background()
+	c, err := pgconn.Connect(ctx, pgtest.DSN(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close(ctx)
+	v, _ := scalar(ctx, c, "SHOW server_version_num")
+	n, _ := strconv.Atoi(v)
+	q := "EXPLAIN (ANALYZE, FORMAT JSON) " + query(n)
+	var total float64
+	for b.Loop() {
+		out, err := scalar(ctx, c, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var plan []struct {
+			Planning  float64 `json:"Planning Time"`
+			Execution float64 `json:"Execution Time"`
+		}
+		if err := json.Unmarshal([]byte(out), &plan); err != nil || len(plan) != 1 {
+			b.Fatalf("EXPLAIN output: %v %s", err, out)
+		}
+		total += plan[0].Planning + plan[0].Execution
+	}
+	b.ReportMetric(total/float64(b.N), "server-ms/sample")
 }

@@ -91,7 +91,11 @@ type Trailer struct {
 	Errors int `json:"errors"`
 }
 
-// Sampler samples one cluster.
+// ApplicationName is the sampler's application_name unless the DSN sets
+// one.
+const ApplicationName = "pgrehearse-sample"
+
+// Sampler samples one cluster's statistics views.
 type Sampler struct {
 	Config *pgconn.Config
 	// Interval between samples; default 1s.
@@ -128,6 +132,16 @@ func (s *Sampler) Run(ctx context.Context, w io.Writer) (*Trailer, error) {
 	interval := s.Interval
 	if interval <= 0 {
 		interval = time.Second
+	}
+	if _, ok := s.Config.RuntimeParams["application_name"]; !ok {
+		// Named, so a capture taken while sampling can leave it out
+		// (parse --application '!pgrehearse-sample').
+		cfg := s.Config.Copy()
+		if cfg.RuntimeParams == nil {
+			cfg.RuntimeParams = map[string]string{}
+		}
+		cfg.RuntimeParams["application_name"] = ApplicationName
+		s.Config = cfg
 	}
 	c, err := pgconn.ConnectConfig(ctx, s.Config)
 	if err != nil {

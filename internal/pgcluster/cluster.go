@@ -333,6 +333,20 @@ func (c *Cluster) cleanup() {
 // StartReplica makes a streaming replica of c with pg_basebackup -R and
 // starts it. opt.Dir defaults to c's parent directory.
 func (c *Cluster) StartReplica(ctx context.Context, opt Options) (*Cluster, error) {
+	return c.copyOf(ctx, opt, true)
+}
+
+// StartClone makes an independent primary from a base backup of c, as a
+// cluster restored from a snapshot is, and starts it with opt.Settings
+// appended: the same data, its own configuration.
+func (c *Cluster) StartClone(ctx context.Context, opt Options) (*Cluster, error) {
+	if opt.Name == "" {
+		opt.Name = filepath.Base(c.dir) + "-clone"
+	}
+	return c.copyOf(ctx, opt, false)
+}
+
+func (c *Cluster) copyOf(ctx context.Context, opt Options, standby bool) (*Cluster, error) {
 	if opt.Dir == "" {
 		opt.Dir = filepath.Dir(c.dir)
 	}
@@ -346,10 +360,18 @@ func (c *Cluster) StartReplica(ctx context.Context, opt Options) (*Cluster, erro
 	if err := r.makeDir(); err != nil {
 		return nil, err
 	}
-	out, err := r.run(ctx, "pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", "postgres", "-D", r.data, "-R", "-X", "stream", "--no-sync")
+	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", "postgres", "-D", r.data, "-X", "stream", "--no-sync"}
+	if standby {
+		args = append(args, "-R")
+	}
+	out, err := r.run(ctx, "pg_basebackup", args...)
 	if err != nil {
 		r.cleanup()
 		return nil, fmt.Errorf("pg_basebackup: %w\n%s", err, tail(out))
+	}
+	if !standby {
+		// The source's log belongs to the source.
+		os.RemoveAll(filepath.Join(r.data, "log"))
 	}
 	port := opt.Port
 	if port == 0 {

@@ -55,6 +55,29 @@ func TestPrimaryAndReplica(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// A clone has the same data but is a primary of its own with its own
+	// settings, like a cluster restored from a snapshot.
+	cl, err := p.StartClone(ctx, Options{Settings: []string{"shared_buffers = 16MB"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close(ctx)
+	cc, err := pgx.Connect(ctx, cl.DSN("postgres", "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close(ctx)
+	var v, sb string
+	if err := cc.QueryRow(ctx, "SELECT v, current_setting('shared_buffers'), pg_is_in_recovery() FROM streamed").Scan(&v, &sb, &inRecovery); err != nil || v != "hello" || sb != "16MB" || inRecovery {
+		t.Fatalf("clone: %q %q recovery=%v %v", v, sb, inRecovery, err)
+	}
+	if _, err := cc.Exec(ctx, "INSERT INTO streamed VALUES ('clone only')"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := pc.QueryRow(ctx, "SELECT count(*) FROM streamed").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the clone's write reached the primary: %d %v", n, err)
+	}
 	if err := p.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}

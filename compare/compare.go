@@ -495,9 +495,24 @@ func (c *Comparison) addMetrics(ctx context.Context, in Input) error {
 				m.Candidate = &st
 			}
 		}
+		m.Caveats = dedupe(m.Caveats)
 		c.Metrics = append(c.Metrics, m)
 	}
 	return nil
+}
+
+// dedupe drops repeated strings, keeping the first of each: both sides
+// often carry the same caveat.
+func dedupe(ss []string) []string {
+	seen := map[string]bool{}
+	out := ss[:0]
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (c *Comparison) metric(name string) *Metric {

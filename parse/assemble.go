@@ -80,6 +80,16 @@ type session struct {
 	// accumulate is set after an "execute fetch from": its duration adds
 	// to the statement's.
 	accumulate bool
+	// bound is the last statement bound in a durations-only log: if its
+	// execution fails, the log has only the error, with $n placeholders,
+	// and the bind entry is where its name and parameters are.
+	bound *boundStmt
+}
+
+type boundStmt struct {
+	name, text, detail []byte
+	time               int64
+	valid              bool
 }
 
 type pending struct {
@@ -586,7 +596,22 @@ func (a *assembler) addDuration(e *logentry.Entry, rest []byte) {
 	case bytes.HasPrefix(rest, msgExecute):
 		a.sawDurationText = true
 		a.addExecute(e, rest[len(msgExecute):], e.Time, dur)
-	case bytes.HasPrefix(rest, []byte("parse ")), bytes.HasPrefix(rest, []byte("bind ")):
+	case bytes.HasPrefix(rest, []byte("bind ")):
+		a.sum.Skipped["parse_bind_duration"]++
+		if s := a.lookup(e, false); s != nil {
+			if i := bytes.Index(rest, []byte(": ")); i > 5 {
+				// Kept for the error that may follow; the buffers are
+				// reused, as every extended statement has a bind.
+				b := s.bound
+				if b == nil {
+					b = &boundStmt{}
+					s.bound = b
+				}
+				b.name, b.text, b.detail = append(b.name[:0], rest[5:i]...), append(b.text[:0], rest[i+2:]...), append(b.detail[:0], e.Detail...)
+				b.time, b.valid = e.Time, true
+			}
+		}
+	case bytes.HasPrefix(rest, []byte("parse ")):
 		a.sum.Skipped["parse_bind_duration"]++
 	default:
 		a.sum.Skipped["other_message"]++
@@ -644,11 +669,27 @@ func (a *assembler) addError(e *logentry.Entry) {
 	}
 	tag := e.CommandTag
 	atParse := bytes.Equal(tag, []byte("PARSE")) || bytes.Equal(tag, []byte("BIND"))
-	if a.sawDurationText && !a.sawLogStatement && len(e.Query) > 0 && !atParse && !hasPlaceholder(e.Query) &&
+	if a.sawDurationText && !a.sawLogStatement && len(e.Query) > 0 && !atParse &&
 		(s.last == nil || !s.lastOpen || string(e.Query) != s.last.ev.Text) {
 		// A log of durations only has no entry for a statement that
-		// failed: the client still sent it, so replay must too.
-		a.addStatement(e, Simple, "", e.Query, e.Time, -1)
+		// failed: the client still sent it, so replay must too. With $n
+		// placeholders, its name and values are on the bind entry before
+		// it.
+		switch b := s.bound; {
+		case !hasPlaceholder(e.Query):
+			a.addStatement(e, Simple, "", e.Query, e.Time, -1)
+		case b != nil && b.valid && bytes.Equal(b.text, e.Query):
+			proto, name := Named, string(b.name)
+			if name == "<unnamed>" {
+				proto, name = Unnamed, ""
+			}
+			be := *e
+			be.Detail = b.detail
+			a.addStatement(&be, proto, name, b.text, max(b.time, s.lastStart), -1)
+		}
+	}
+	if s.bound != nil {
+		s.bound.valid = false
 	}
 	// The error belongs to the session's last statement when the log names
 	// that statement (or names none) and it is still open: an error at

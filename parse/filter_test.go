@@ -80,7 +80,7 @@ func TestTimeWindow(t *testing.T) {
 	first, last := full.Window()
 	mid := first.Add(last.Sub(first) / 2)
 	a, _ := parseCorpus(t, "B-csvlog.csv.gz", parse.Options{End: mid})
-	b, _ := parseCorpus(t, "B-csvlog.csv.gz", parse.Options{Begin: mid.Add(time.Microsecond)})
+	b, wb := parseCorpus(t, "B-csvlog.csv.gz", parse.Options{Begin: mid.Add(time.Microsecond)})
 	if a.Statements == 0 || b.Statements == 0 || a.Statements+b.Statements != full.Statements {
 		t.Fatalf("halves %d + %d != whole %d", a.Statements, b.Statements, full.Statements)
 	}
@@ -88,6 +88,15 @@ func TestTimeWindow(t *testing.T) {
 	bf, _ := b.Window()
 	if al.After(mid) || bf.Before(mid) || af.Before(first) {
 		t.Errorf("windows %s..%s and from %s around %s", af, al, bf, mid)
+	}
+	// The second half's clock starts at --begin, so replay does not wait
+	// through the half that was cut away.
+	r, err := parse.NewReader(bytes.NewReader(wb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if start := time.UnixMicro(r.Header().Start); !start.Equal(mid.Add(time.Microsecond)) {
+		t.Errorf("header start %s, want --begin %s", start, mid.Add(time.Microsecond))
 	}
 }
 

@@ -183,6 +183,12 @@ func Run(ctx context.Context, paths []string, out io.Writer, opt Options) (*Summ
 			hdr.TimePrecisionUS = prec
 		}
 	}
+	// With --begin the workload starts there, not at the log's first
+	// line: replay's clock starts at the header's start, and nobody wants
+	// to wait through the part of the log they cut away.
+	if f.begin > hdr.Start {
+		hdr.Start = f.begin
+	}
 	w, err := newWriter(out, hdr, !opt.Uncompressed)
 	if err != nil {
 		return nil, fmt.Errorf("write workload: %w", err)

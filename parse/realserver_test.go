@@ -98,6 +98,17 @@ func standardWork(ctx context.Context, t *testing.T, dsn string) {
 	if _, err := c.Exec(ctx, "SELECT 1/0").ReadAll(); err == nil {
 		t.Fatal("1/0 did not fail")
 	}
+	// Extended statements that fail when they execute: a log of
+	// durations has only the bind entry and the error for them.
+	if _, err := c.ExecParams(ctx, "INSERT INTO t VALUES ($1, $2)", [][]byte{[]byte("10"), []byte("dup")}, nil, nil, nil).Close(); err == nil {
+		t.Fatal("duplicate insert did not fail")
+	}
+	if _, err := c.Prepare(ctx, "ins", "INSERT INTO t VALUES ($1, 'again')", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecPrepared(ctx, "ins", [][]byte{[]byte("11")}, nil, nil).Close(); err == nil {
+		t.Fatal("duplicate named insert did not fail")
+	}
 	simple(ctx, t, c, "SELECT 'done'")
 }
 
@@ -120,6 +131,8 @@ var wantStandard = []wantStmt{
 	{parse.Named, "get_v", "SELECT v FROM t WHERE id = $1", []parse.Param{{Value: "11"}}, ""},
 	{parse.Named, "get_v", "SELECT v FROM t WHERE id = $1", []parse.Param{{Value: "12"}}, ""},
 	{parse.Simple, "", "SELECT 1/0", nil, "22012"},
+	{parse.Unnamed, "", "INSERT INTO t VALUES ($1, $2)", []parse.Param{{Value: "10"}, {Value: "dup"}}, "23505"},
+	{parse.Named, "ins", "INSERT INTO t VALUES ($1, 'again')", []parse.Param{{Value: "11"}}, "23505"},
 	{parse.Simple, "", "SELECT 'done'", nil, ""},
 }
 
@@ -236,8 +249,8 @@ func TestRealServerLogStyles(t *testing.T) {
 			after := time.Now()
 			sum, got := readWorkload(t, files, parse.Options{})
 			checkStatements(t, only(t, got), wantStandard, tc.durations)
-			if sum.Sessions != 1 || sum.Errors != 1 {
-				t.Errorf("sessions %d errors %d, want 1 and 1", sum.Sessions, sum.Errors)
+			if sum.Sessions != 1 || sum.Errors != 3 {
+				t.Errorf("sessions %d errors %d, want 1 and 3", sum.Sessions, sum.Errors)
 			}
 			first, last := sum.Window()
 			// %t has whole seconds only.

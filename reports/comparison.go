@@ -27,6 +27,8 @@ type section struct {
 	notes  []string // after the tables
 	// label prefixes the notes in text ("note" unless set).
 	label string
+	// charts marks the section the HTML report draws the metric charts in.
+	charts bool
 }
 
 type table struct {
@@ -35,6 +37,9 @@ type table struct {
 	rows    [][]string
 	// right lists the columns holding numbers.
 	right []int
+	// class marks the table (and rowClass each row) for the HTML report.
+	class    string
+	rowClass []string
 }
 
 // layout turns a comparison into sections, in the order the report reads:
@@ -97,7 +102,7 @@ func layout(c *compare.Comparison, o Options) []section {
 	fid.notes = append(fid.notes, f.Diagnosis...)
 	out = append(out, fid)
 
-	cm := section{title: "Cluster metrics (baseline: capture window; candidate: replay window)"}
+	cm := section{charts: true, title: "Cluster metrics (baseline: capture window; candidate: replay window)"}
 	if len(c.Metrics) == 0 {
 		cm.lines = append(cm.lines, "No metric source was given: pass --baseline-metrics and --candidate-metrics to compare CPU, IOPS and replica lag.")
 	} else {
@@ -154,7 +159,9 @@ func layout(c *compare.Comparison, o Options) []section {
 	}
 	if len(c.Errors.New) > 0 {
 		errs.lines = append(errs.lines, fmt.Sprintf("%s statements failed on the candidate that worked in production: each is a launch blocker until explained.", num(c.Errors.NewN)))
-		errs.tables = append(errs.tables, et("New on the candidate", c.Errors.New))
+		nt := et("New on the candidate", c.Errors.New)
+		nt.class = "blocker"
+		errs.tables = append(errs.tables, nt)
 	} else {
 		errs.lines = append(errs.lines, "No statement failed on the candidate that worked in production.")
 	}
@@ -170,6 +177,7 @@ func layout(c *compare.Comparison, o Options) []section {
 	gt := table{header: []string{"status", "gate", "observed", "threshold", "note"}, right: []int{2, 3}}
 	for _, g := range c.Gates {
 		gt.rows = append(gt.rows, []string{mark(g.Status), g.Expr, opt(g.Observed), opt(g.Threshold), g.Note})
+		gt.rowClass = append(gt.rowClass, string(g.Status))
 	}
 	gs.tables = append(gs.tables, gt)
 	out = append(out, gs)

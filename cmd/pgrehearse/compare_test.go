@@ -20,23 +20,7 @@ import (
 // the verdict reaches the exit code and the reports re-render offline.
 func TestCompareEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	// Captured an hour ago, so CloudWatch serves one-minute points.
-	base := time.Now().Add(-time.Hour).UTC().Truncate(time.Minute)
-	var lines []string
-	at := func(ms int, sid, msg string) {
-		lines = append(lines, fmt.Sprintf("%s|postgres|postgres|%s|LOG:  %s", base.Add(time.Duration(ms)*time.Millisecond).Format("2006-01-02 15:04:05.000 MST"), sid, msg))
-	}
-	at(0, "1.a", "connection authorized: user=postgres database=postgres")
-	at(0, "1.b", "connection authorized: user=postgres database=postgres")
-	for i := 0; i < 30; i++ {
-		at(10+50*i, "1.a", fmt.Sprintf("statement: SELECT %d", i))
-		at(20+50*i, "1.b", "statement: SELECT count(*) FROM pg_class")
-	}
-	at(1600, "1.a", "statement: SELECT * FROM table_the_candidate_lacks")
-	at(1700, "1.a", "disconnection: session time: 0:00:01.700")
-	at(1700, "1.b", "disconnection: session time: 0:00:01.700")
-	log := filepath.Join(dir, "pg.log")
-	os.WriteFile(log, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	log := smallCaptureLog(t, dir)
 	w := filepath.Join(dir, "w.pgrw")
 	if code, _, stderr := run(t, nil, "parse", "-q", "--log-line-prefix", "%m|%u|%d|%c|", "-o", w, log); code != exitOK {
 		t.Fatalf("parse: exit %d %s", code, stderr)
@@ -124,5 +108,58 @@ func TestCompareEndToEnd(t *testing.T) {
 	}
 	if code, _, stderr := run(t, nil, "report", w); code != exitUsage || !strings.Contains(stderr, "not a comparison document") {
 		t.Errorf("report of a workload: exit %d %s", code, stderr)
+	}
+}
+
+// smallCaptureLog writes a two-second production log of two sessions,
+// captured an hour ago (so CloudWatch serves one-minute points), ending
+// with a statement on a table the candidate lacks.
+func smallCaptureLog(t *testing.T, dir string) string {
+	base := time.Now().Add(-time.Hour).UTC().Truncate(time.Minute)
+	var lines []string
+	at := func(ms int, sid, msg string) {
+		lines = append(lines, fmt.Sprintf("%s|postgres|postgres|%s|LOG:  %s", base.Add(time.Duration(ms)*time.Millisecond).Format("2006-01-02 15:04:05.000 MST"), sid, msg))
+	}
+	at(0, "1.a", "connection authorized: user=postgres database=postgres")
+	at(0, "1.b", "connection authorized: user=postgres database=postgres")
+	for i := 0; i < 30; i++ {
+		at(10+50*i, "1.a", fmt.Sprintf("statement: SELECT %d", i))
+		at(20+50*i, "1.b", "statement: SELECT count(*) FROM pg_class")
+	}
+	at(1600, "1.a", "statement: SELECT * FROM table_the_candidate_lacks")
+	at(1700, "1.a", "disconnection: session time: 0:00:01.700")
+	at(1700, "1.b", "disconnection: session time: 0:00:01.700")
+	log := filepath.Join(dir, "pg.log")
+	os.WriteFile(log, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	return log
+}
+
+// TestRunCommand: run does every stage, keeps every file in --dir, and
+// exits with the verdict; a bad gate stops it before parsing.
+func TestRunCommand(t *testing.T) {
+	dir := t.TempDir()
+	log := smallCaptureLog(t, dir)
+	out := filepath.Join(dir, "rehearsal")
+	code, _, stderr := run(t, nil, "run", "--target", pgtest.DSN(t), "--dir", out, "--gate", "errors.new = 0", log)
+	if code != exitUsage || !strings.Contains(stderr, "column") {
+		t.Fatalf("bad gate: exit %d %s", code, stderr)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("run made %s before checking its gates", out)
+	}
+	code, stdout, stderr := run(t, nil, "run", "--target", pgtest.DSN(t), "--candidate-metrics", "pg:"+pgtest.DSN(t), "--dir", out,
+		"--log-line-prefix", "%m|%u|%d|%c|", "--gate", "errors.new == 0", "--gate", "commits.max >= 0", log)
+	if code != exitNoGo || !strings.Contains(stdout, "NO-GO") {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, f := range []string{"workload.pgrw", "results.jsonl", "candidate.samples.jsonl", "comparison.json", "report.html"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	var c compare.Comparison
+	raw, _ := os.ReadFile(filepath.Join(out, "comparison.json"))
+	if err := json.Unmarshal(raw, &c); err != nil || len(c.Gates) != 2 || c.Gates[1].Status != compare.Pass {
+		t.Errorf("comparison: %v %+v", err, c.Gates)
 	}
 }

@@ -50,12 +50,14 @@ type environment struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "rehearse on this machine: baseline and candidate clusters, a built-in OLTP load, parse, replay, compare, report", runDemo},
 		{"fetch-logs", "download an RDS or Aurora instance's log files for a window, for parse", runFetchLogs},
 		{"parse", "read PostgreSQL logs into a workload file", runParse},
 		{"inspect", "show a workload file's header, summary and events", runInspect},
 		{"replay", "replay a workload against a candidate cluster", runReplay},
 		{"metrics", "fetch a cluster's metrics for a window from a source spec (cloudwatch:, prometheus:, pg:FILE)", runMetrics},
 		{"compare", "compare the baseline and the candidate, judge the launch gates, write the comparison and the report", runCompare},
+		{"run", "parse, replay, compare and report in one command, keeping every stage's file", runRun},
 		{"report", "render a comparison document as text, Markdown, JSON, JUnit or HTML", runReport},
 		{"sample", "sample a cluster's statistics every second into a samples file (a metric source for compare)", runSample},
 		{"version", "print the version", func(_ context.Context, env *environment, _ []string) error {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
-	"github.com/pgrehearse/pgrehearse/compare/pgsample"
 	"github.com/pgrehearse/pgrehearse/replay"
 )
 
@@ -180,26 +178,9 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	}
 	stopSampling := func() {}
 	if sampleCfg != nil {
-		sf, err := os.Create(*samplesOut)
-		if err != nil {
+		if stopSampling, err = sampleInBackground(ctx, env, sampleCfg, *samplesOut); err != nil {
 			commit(false)
-			return fmt.Errorf("replay: samples: %w", err)
-		}
-		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			defer sf.Close()
-			s := &pgsample.Sampler{Config: sampleCfg, Warn: func(err error) {}}
-			if _, err := s.Run(sctx, sf); err != nil {
-				fmt.Fprintf(env.stderr, "pgrehearse: sampling the candidate: %v\n", err)
-			}
-		}()
-		stopSampling = func() {
-			// One more sample after the last statement closes the window.
-			time.Sleep(1100 * time.Millisecond)
-			cancel()
-			<-done
+			return fmt.Errorf("replay: %w", err)
 		}
 		fmt.Fprintf(env.stderr, "sampling the candidate into %s\n", *samplesOut)
 	}

@@ -360,7 +360,7 @@ func (c *Cluster) copyOf(ctx context.Context, opt Options, standby bool) (*Clust
 	if err := r.makeDir(); err != nil {
 		return nil, err
 	}
-	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", "postgres", "-D", r.data, "-X", "stream", "--no-sync"}
+	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", "postgres", "-D", r.data, "-X", "stream", "--no-sync", "--checkpoint=fast"}
 	if standby {
 		args = append(args, "-R")
 	}

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrehearse/pgrehearse/compare/pgsample"
+	"github.com/pgrehearse/pgrehearse/internal/pgcluster"
+	"github.com/pgrehearse/pgrehearse/internal/shopload"
+)
+
+// demoPrefix is the baseline's log_line_prefix; parse is told it rather
+// than left to detect it, as a user who knows their server would.
+const demoPrefix = "%m [%p] %q%u@%d %c %e "
+
+// The candidate differs the way a smaller or differently tuned instance
+// does, so the report has real differences to show: a fraction of the
+// memory for caching, and checkpoints forced far more often.
+var (
+	baselineSettings  = []string{"shared_buffers = 256MB", "max_wal_size = 1GB", "log_line_prefix = '" + demoPrefix + "'"}
+	candidateSettings = []string{"shared_buffers = 16MB", "max_wal_size = 32MB", "min_wal_size = 32MB", "checkpoint_timeout = 30s",
+		"effective_cache_size = 64MB", "log_min_duration_statement = -1", "log_connections = off", "log_disconnections = off"}
+)
+
+// runDemo runs the whole rehearsal on this machine: a baseline and a
+// candidate cluster (each a primary with a streaming replica) from the
+// installed PostgreSQL binaries, a built-in OLTP load on the baseline
+// with statement logging and sampling, then parse, replay with sampling,
+// compare and report.
+func runDemo(ctx context.Context, env *environment, args []string) error {
+	fs := newFlags(env, "demo", "")
+	keep := fs.Bool("keep", false, "keep the working directory (clusters' data and logs, workload, results, samples) after the demo")
+	dir := fs.String("dir", "", "working directory (default: a new temporary directory)")
+	duration := fs.Duration("duration", 20*time.Second, "how long the OLTP load runs on the baseline (the replay takes as long)")
+	clients := fs.Int("clients", 8, "concurrent clients of the OLTP load")
+	report := fs.String("report", "pgrehearse-demo.html", "where to write the HTML report (kept after the demo)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("demo: takes no arguments")
+	}
+	if *duration < 5*time.Second || *clients < 1 {
+		return usagef("demo: --duration must be at least 5s and --clients at least 1")
+	}
+	if _, err := pgcluster.FindBinDir(); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	began := time.Now()
+	step := func(format string, a ...any) {
+		fmt.Fprintf(env.stderr, "[%5.1fs] %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, a...))
+	}
+	work := *dir
+	if work == "" {
+		d, err := os.MkdirTemp("", "pgrehearse-demo-")
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		work = d
+	} else if err := os.MkdirAll(work, 0o755); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	// The postgres OS user (when we are root) must reach the clusters'
+	// directories.
+	os.Chmod(work, 0o755)
+	var clusters []*pgcluster.Cluster
+	defer func() {
+		// Stopping must happen even after Ctrl-C.
+		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for i := len(clusters) - 1; i >= 0; i-- {
+			clusters[i].Stop(sctx)
+		}
+		if *keep {
+			fmt.Fprintf(env.stderr, "kept %s\n", work)
+		} else {
+			os.RemoveAll(work)
+		}
+	}()
+	start := func(what string, f func() (*pgcluster.Cluster, error)) (*pgcluster.Cluster, error) {
+		c, err := f()
+		if err != nil {
+			return nil, fmt.Errorf("demo: start the %s: %w", what, err)
+		}
+		clusters = append(clusters, c)
+		return c, nil
+	}
+	opts := func(name string, settings []string) pgcluster.Options {
+		return pgcluster.Options{Dir: work, Name: name, Settings: settings, Keep: true}
+	}
+
+	step("starting the baseline: a primary and a streaming replica (shared_buffers 256MB)")
+	base, err := start("baseline", func() (*pgcluster.Cluster, error) { return pgcluster.Start(ctx, opts("baseline", baselineSettings)) })
+	if err != nil {
+		return err
+	}
+	if _, err := start("baseline replica", func() (*pgcluster.Cluster, error) { return base.StartReplica(ctx, opts("baseline-replica", nil)) }); err != nil {
+		return err
+	}
+	if err := execSQL(ctx, base.DSN("postgres", "postgres"), "CREATE DATABASE shop"); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	baseDSN := base.DSN("postgres", "shop")
+	step("loading the shop's data into the baseline")
+	if err := shopload.Setup(ctx, baseDSN, 1); err != nil {
+		return fmt.Errorf("demo: load the data: %w", err)
+	}
+	step("restoring the candidate from a base backup of the baseline, with its replica (shared_buffers 16MB, checkpoints every 30s or 32MB of WAL)")
+	cand, err := start("candidate", func() (*pgcluster.Cluster, error) { return base.StartClone(ctx, opts("candidate", candidateSettings)) })
+	if err != nil {
+		return err
+	}
+	if _, err := start("candidate replica", func() (*pgcluster.Cluster, error) { return cand.StartReplica(ctx, opts("candidate-replica", nil)) }); err != nil {
+		return err
+	}
+
+	// Log every statement only from now on: the data loading above is
+	// already on the candidate.
+	if err := execSQL(ctx, base.DSN("postgres", "postgres"), "ALTER SYSTEM SET log_min_duration_statement = 0",
+		"ALTER SYSTEM SET log_connections = on", "ALTER SYSTEM SET log_disconnections = on", "SELECT pg_reload_conf()"); err != nil {
+		return fmt.Errorf("demo: turn on statement logging: %w", err)
+	}
+	time.Sleep(200 * time.Millisecond) // the reload reaches the postmaster asynchronously
+	baseSamples := filepath.Join(work, "baseline.samples.jsonl")
+	scfg, err := pgconn.ParseConfig(base.DSN("postgres", "postgres"))
+	if err != nil {
+		return err
+	}
+	stopSampling, err := sampleInBackground(ctx, env, scfg, baseSamples)
+	if err != nil {
+		return err
+	}
+	step("capturing: %d clients of the built-in OLTP load on the baseline for %s, every statement logged, statistics sampled every second", *clients, *duration)
+	loadStart := time.Now()
+	st, err := shopload.Run(ctx, baseDSN, shopload.Options{Clients: *clients, Duration: *duration, Seed: 1})
+	loadEnd := time.Now()
+	stopSampling()
+	if err != nil {
+		return fmt.Errorf("demo: the OLTP load: %w", err)
+	}
+	step("load done: %s", st)
+	if err := execSQL(ctx, base.DSN("postgres", "postgres"), "ALTER SYSTEM RESET log_min_duration_statement", "ALTER SYSTEM RESET log_connections",
+		"ALTER SYSTEM RESET log_disconnections", "SELECT pg_reload_conf()"); err != nil {
+		return fmt.Errorf("demo: turn off statement logging: %w", err)
+	}
+
+	workload := filepath.Join(work, "workload.pgrw")
+	step("parse: the baseline's log -> %s", workload)
+	if err := runParse(ctx, env, []string{"-q", "-o", workload, "--log-line-prefix", demoPrefix,
+		"--application", "!" + pgsample.ApplicationName, "--begin", loadStart.Add(-time.Second).UTC().Format(time.RFC3339Nano), "--end", loadEnd.Add(time.Second).UTC().Format(time.RFC3339Nano),
+		filepath.Join(base.LogDir(), "postgresql.log")}); err != nil {
+		return fmt.Errorf("demo: parse: %w", err)
+	}
+	results := filepath.Join(work, "results.jsonl")
+	candSamples := filepath.Join(work, "candidate.samples.jsonl")
+	step("replay: the workload on the candidate with its original timing, sampling the candidate -> %s", results)
+	if err := runReplay(ctx, env, []string{"-q", "--target", cand.DSN("postgres", "postgres"), "-o", results,
+		"--candidate-metrics", "pg:" + cand.DSN("postgres", "postgres"), "--samples", candSamples, workload}); err != nil {
+		return fmt.Errorf("demo: replay: %w", err)
+	}
+	step("compare: baseline during the capture against the candidate during the replay")
+	cf := compareFlags{baseline: "pg:" + baseSamples, candidate: "pg:" + candSamples, warmup: -1, top: 10, report: []string{*report}}
+	c, err := cf.build(ctx, env, workload, []string{results})
+	if err != nil {
+		return fmt.Errorf("demo: compare: %w", err)
+	}
+	fmt.Fprintln(env.stderr)
+	err = cf.finish(env, c, filepath.Join(work, "comparison.json"))
+	var ve verdictError
+	if err != nil && !errors.As(err, &ve) {
+		return err
+	}
+	abs, _ := filepath.Abs(*report)
+	step("done: the verdict is %s (in CI, compare would exit %d). Open the report: %s", c.Verdict.Result, exitFor(c.Verdict.Result), abs)
+	return nil
+}
+
+func exitFor(result string) int {
+	switch result {
+	case "NO-GO":
+		return exitNoGo
+	case "INCONCLUSIVE":
+		return exitInconclusive
+	}
+	return exitOK
+}
+
+// execSQL runs statements one by one on a fresh connection.
+func execSQL(ctx context.Context, dsn string, sqls ...string) error {
+	c, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	for _, q := range sqls {
+		if _, err := c.Exec(ctx, q).ReadAll(); err != nil {
+			return fmt.Errorf("%s: %w", strings.Fields(q)[0], err)
+		}
+	}
+	return nil
+}
+
+// sampleInBackground samples a cluster into path until the returned
+// function is called; one more sample is taken after the last statement.
+func sampleInBackground(ctx context.Context, env *environment, cfg *pgconn.Config, path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("samples: %w", err)
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer f.Close()
+		s := &pgsample.Sampler{Config: cfg, Warn: func(error) {}}
+		if _, err := s.Run(sctx, f); err != nil {
+			fmt.Fprintf(env.stderr, "pgrehearse: sampling: %v\n", err)
+		}
+	}()
+	return func() {
+		// One more sample after the last statement closes the window.
+		time.Sleep(1100 * time.Millisecond)
+		cancel()
+		<-done
+	}, nil
+}

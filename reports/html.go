@@ -137,7 +137,7 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" class="grid"/><text x="%s" y="%s" class="ytick">%s</text>`,
 			f(padL), f(y(v)), f(chartW-padR), f(y(v)), f(padL-6), f(y(v)+4), fnum(v))
 	}
-	step := niceCeil(xmax / 6)
+	step := niceStep(xmax / 6)
 	for s := 0.0; s <= xmax+1e-9; s += step {
 		fmt.Fprintf(&b, `<text x="%s" y="%s" class="xtick">%s</text>`, f(x(s)), f(chartH-padB+16), secs(s))
 	}
@@ -167,6 +167,16 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 	fmt.Fprintf(&b, `<rect x="%s" y="6" width="12" height="4" fill="%s"/><text x="%s" y="12" class="legend">candidate (replay)</text>`, f(lx+130), candidateColour, f(lx+146))
 	b.WriteString(`</svg></figure>`)
 	return template.HTML(b.String())
+}
+
+// niceStep rounds a time step in seconds up to one a clock reads well.
+func niceStep(v float64) float64 {
+	for _, s := range []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400} {
+		if s >= v {
+			return s
+		}
+	}
+	return niceCeil(v)
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten, for axis ends

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pgrehearse/pgrehearse/compare"
+)
+
+// TestDemo runs the README's first command, shortened: real clusters,
+// the shop load, parse, replay, compare and the HTML report.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	work := filepath.Join(dir, "work")
+	report := filepath.Join(dir, "demo.html")
+	code, stdout, stderr := run(t, nil, "demo", "--duration", "8s", "--clients", "4", "--keep", "--dir", work, "--report", report)
+	if code != exitOK {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "Open the report: ") || !strings.Contains(stdout, "Replay fidelity") {
+		t.Errorf("demo output:\n%s\n%s", stdout, stderr)
+	}
+	if b, err := os.ReadFile(report); err != nil || !strings.Contains(string(b), "<svg") {
+		t.Fatalf("HTML report: %v", err)
+	}
+	var c compare.Comparison
+	raw, err := os.ReadFile(filepath.Join(work, "comparison.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	// Every statement of the capture was replayed, none failed anew, and
+	// the duplicate coupons failed on both sides as they should.
+	f := c.Fidelity
+	if f.Statements < 1000 || f.Replayed != f.Statements || f.Sessions != f.OriginalSessions || f.Sessions <= 4 {
+		t.Errorf("fidelity %+v", f)
+	}
+	if c.Errors.NewN != 0 {
+		t.Errorf("new errors on the candidate: %+v", c.Errors.New)
+	}
+	if len(c.Errors.Both) != 1 || c.Errors.Both[0].SQLState != "23505" {
+		t.Errorf("errors both had: %+v", c.Errors.Both)
+	}
+	// Both clusters were sampled, primary and replica: every standard
+	// metric has both sides.
+	got := map[string]bool{}
+	for _, m := range c.Metrics {
+		got[m.Name] = m.Baseline != nil && m.Candidate != nil
+	}
+	for _, name := range []string{"cpu", "read_iops", "write_iops", "replica_lag", "commits"} {
+		if !got[name] {
+			t.Errorf("metric %s lacks a side: %+v", name, got)
+		}
+	}
+	if c.Latency.Baseline == nil || c.Latency.Candidate == nil || len(c.Latency.Top) == 0 {
+		t.Errorf("latency %+v", c.Latency)
+	}
+	if c.Verdict.Result == "" || len(c.Gates) == 0 || !c.DefaultGates {
+		t.Errorf("verdict %+v, %d gates", c.Verdict, len(c.Gates))
+	}
+}

@@ -2,6 +2,7 @@ package compare
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
+	"github.com/pgrehearse/pgrehearse/compare/pgsample"
 	"github.com/pgrehearse/pgrehearse/parse"
 	"github.com/pgrehearse/pgrehearse/parse/fingerprint"
 	"github.com/pgrehearse/pgrehearse/replay"
@@ -153,6 +155,13 @@ type Input struct {
 	Warmup time.Duration
 	// Top is how many queries the latency tables show (default 10).
 	Top int
+	// CandidateLogs are the candidate's own statement logs from the
+	// replay (log_min_duration_statement = 0), parsed with
+	// CandidateLogOptions. With them latency is compared server-side on
+	// both sides, which is like for like; without them the candidate's
+	// client-side latency minus the measured round trip stands in.
+	CandidateLogs       []string
+	CandidateLogOptions parse.Options
 	// ShowParams is accepted for symmetry with the reports; the document
 	// never holds parameter values.
 }
@@ -171,8 +180,10 @@ var DefaultGates = []string{
 type qstat struct {
 	text       string
 	base, cand *hdrhistogram.Histogram
-	calls      int64
-	totalUS    int64
+	// server holds the candidate's server-side durations, from its log.
+	server  *hdrhistogram.Histogram
+	calls   int64
+	totalUS int64
 }
 
 func newHist() *hdrhistogram.Histogram {
@@ -340,13 +351,31 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 	}
 
 	// Latency: log durations are server-side; client latencies minus the
-	// measured round trip are set beside them.
+	// measured round trip are set beside them, unless the candidate's own
+	// log gives server-side durations too.
 	c.Latency.Basis = "baseline: server-side durations from the log; candidate: client-side latency minus the round trip measured before the replay"
 	if rtt == 0 {
 		c.Latency.Basis = "baseline: server-side durations from the log; candidate: client-side latency (round trip not measured, so it is included)"
 	}
+	if len(in.CandidateLogs) > 0 {
+		serverAll, err := candidateDurations(ctx, in, queries, fid.ReplayStart, fid.ReplayEnd)
+		if err != nil {
+			return nil, err
+		}
+		if serverAll.TotalCount() == 0 {
+			c.Warnings = append(c.Warnings, "the candidate's log has no durations of the workload's statements in the replay window: set log_min_duration_statement = 0 on the candidate while replaying; client-side latency is used instead")
+		} else {
+			candAll = serverAll
+			c.Latency.Basis = "server-side durations from the logs on both sides (the candidate's log written during the replay)"
+			for _, s := range queries {
+				if s.server != nil {
+					s.cand = s.server
+				}
+			}
+		}
+	}
 	if baseAll.TotalCount() == 0 {
-		c.Latency.Basis = "candidate: client-side latency; the log has no durations (set log_min_duration_statement = 0 when capturing to compare latency)"
+		c.Latency.Basis = "candidate only; the log has no durations (set log_min_duration_statement = 0 when capturing to compare latency)"
 	}
 	c.Latency.Baseline, c.Latency.Candidate = pcts(baseAll), pcts(candAll)
 	var rows []Query
@@ -355,6 +384,9 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 			continue
 		}
 		row := Query{Fingerprint: id.String(), Text: s.text, Calls: s.calls, TotalMS: float64(s.totalUS) / 1000, Baseline: pcts(s.base), Candidate: pcts(s.cand)}
+		if s.server != nil && s.server == s.cand {
+			row.TotalMS = s.server.Mean() * float64(s.server.TotalCount()) / 1000
+		}
 		if row.Baseline != nil && row.Baseline.P99 > 0 {
 			row.RatioP99 = row.Candidate.P99 / row.Baseline.P99
 		}
@@ -429,6 +461,54 @@ func (c *Comparison) Judge(gates []Gate) {
 	}
 	c.Verdict = Verdict{}
 	c.decide()
+}
+
+// candidateDurations parses the candidate's logs and records the
+// server-side duration of every statement of the workload's queries that
+// ran in the replay window; statements of other clients (the sampler, the
+// replay's own checks) do not match a workload query and are ignored.
+func candidateDurations(ctx context.Context, in Input, queries map[fingerprint.ID]*qstat, from, to time.Time) (*hdrhistogram.Histogram, error) {
+	all := newHist()
+	var buf bytes.Buffer
+	opt := in.CandidateLogOptions
+	opt.Uncompressed = true
+	opt.Applications = append(append([]string(nil), opt.Applications...), "!"+pgsample.ApplicationName)
+	// A damaged line or a log without statements still leaves a valid
+	// workload; only a log that cannot be read at all stops the compare.
+	_, perr := parse.Run(ctx, in.CandidateLogs, &buf, opt)
+	if buf.Len() == 0 {
+		return nil, fmt.Errorf("compare: the candidate's log: %w", perr)
+	}
+	r, err := parse.NewReader(&buf)
+	if err != nil {
+		return nil, fmt.Errorf("compare: the candidate's log: %w", err)
+	}
+	defer r.Close()
+	fps := &fingerprint.Cache{}
+	lo, hi := from.Add(-time.Second).UnixMicro(), to.Add(time.Second).UnixMicro()
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("compare: the candidate's log: %w", err)
+		}
+		if ev.Kind != parse.Statement || ev.Duration < 0 || ev.Err != nil || ev.Time < lo || ev.Time > hi {
+			continue
+		}
+		id, _ := fps.Lookup(ev.Text)
+		s := queries[id]
+		if s == nil {
+			continue
+		}
+		if s.server == nil {
+			s.server = newHist()
+		}
+		s.server.RecordValue(max(ev.Duration, 1))
+		all.RecordValue(max(ev.Duration, 1))
+	}
+	return all, nil
 }
 
 func isReplayMeasure(name string) bool {

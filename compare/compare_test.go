@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
+	"github.com/pgrehearse/pgrehearse/compare/pgsample"
 	"github.com/pgrehearse/pgrehearse/internal/pgtest"
 	"github.com/pgrehearse/pgrehearse/parse"
 	"github.com/pgrehearse/pgrehearse/replay"
@@ -50,6 +51,11 @@ func captureLog(t *testing.T, dir string) string {
 // paths.
 func rehearse(t *testing.T, dir string) (string, string) {
 	t.Helper()
+	return rehearseOn(t, dir, pgtest.DSN(t))
+}
+
+func rehearseOn(t *testing.T, dir, dsn string) (string, string) {
+	t.Helper()
 	ctx := context.Background()
 	wl := filepath.Join(dir, "capture.pgrw")
 	f, err := os.Create(wl)
@@ -60,7 +66,7 @@ func rehearse(t *testing.T, dir string) (string, string) {
 		t.Fatal(err)
 	}
 	f.Close()
-	cfg, err := pgconn.ParseConfig(pgtest.DSN(t))
+	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,5 +277,46 @@ func TestVerdict(t *testing.T) {
 				t.Errorf("verdict %+v, want %s (%q)", c.Verdict, tc.result, tc.reason)
 			}
 		})
+	}
+}
+
+// TestBuildServerSideLatency: with the candidate's own log, latency is
+// compared server-side on both sides, and only the workload's queries
+// count (not the other clients of the candidate).
+func TestBuildServerSideLatency(t *testing.T) {
+	cand := pgtest.StartCluster(t, "log_min_duration_statement = 0", "log_connections = on", "log_line_prefix = '%m [%p] %q%u@%d '")
+	dir := t.TempDir()
+	wl, res := rehearseOn(t, dir, cand.DSN("postgres", "postgres"))
+	// The sampler on the candidate runs a statement of the same shape as
+	// the workload's SELECT n: it must not count.
+	other, err := pgconn.Connect(context.Background(), cand.DSN("postgres", "postgres")+" application_name="+pgsample.ApplicationName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := other.Exec(context.Background(), "SELECT 7 AS n").ReadAll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other.Close(context.Background())
+	c, err := Build(context.Background(), Input{Workload: wl, Results: []string{res}, Warmup: -1,
+		CandidateLogs:       []string{filepath.Join(cand.LogDir(), "postgresql.log")},
+		CandidateLogOptions: parse.Options{Prefix: "%m [%p] %q%u@%d "}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(c.Latency.Basis, "server-side durations from the logs on both sides") {
+		t.Fatalf("basis %q, warnings %v", c.Latency.Basis, c.Warnings)
+	}
+	// 20 SELECT n plus 1 division by zero (failed: no duration) and 20
+	// failed reads of the missing table: 20 durations of the workload's
+	// successful statements, and none of the other client's.
+	if c.Latency.Candidate == nil || c.Latency.Candidate.Count != 20 {
+		t.Errorf("candidate latency %+v", c.Latency.Candidate)
+	}
+	for _, q := range c.Latency.Top {
+		if q.Text == "SELECT ?" && (q.Candidate == nil || q.Candidate.Count != 20 || q.Candidate.P99 > 50) {
+			t.Errorf("SELECT ?: %+v", q.Candidate)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pgrehearse/pgrehearse/compare"
+	"github.com/pgrehearse/pgrehearse/parse"
 	"github.com/pgrehearse/pgrehearse/replay"
 	"github.com/pgrehearse/pgrehearse/reports"
 )
@@ -31,6 +32,8 @@ type compareFlags struct {
 	top                 int
 	report              []string
 	ascii               bool
+	candidateLogs       []string
+	candidateLogPrefix  string
 }
 
 func (cf *compareFlags) register(fs interface {
@@ -46,6 +49,8 @@ func (cf *compareFlags) register(fs interface {
 	fs.StringVar(&cf.gatesFile, "gates-file", "", "file of gates, one per line (# starts a comment)")
 	fs.DurationVar(&cf.warmup, "warmup", -1, "start of both windows left out of the metrics (default 10% of the capture, at most 1m)")
 	fs.IntVar(&cf.top, "top", 10, "queries shown in the latency tables")
+	fs.StringArrayVar(&cf.candidateLogs, "candidate-log", nil, "the candidate's own log written during the replay (log_min_duration_statement = 0, log_connections = on): latency is then compared server-side on both sides (repeatable)")
+	fs.StringVar(&cf.candidateLogPrefix, "candidate-log-prefix", "", "the candidate's log_line_prefix, when detection needs help")
 	fs.StringArrayVar(&cf.report, "report", nil, "also write a report, format from the extension: .html, .md, .json, .xml (JUnit), .txt (repeatable)")
 	fs.BoolVar(&cf.ascii, "ascii", false, "plain ASCII tables and PASS/FAIL marks (the default when stdout is not a terminal)")
 }
@@ -134,7 +139,8 @@ func (cf *compareFlags) build(ctx context.Context, env *environment, workload st
 			return nil, err
 		}
 	}
-	in := compare.Input{Workload: workload, Results: results, Gates: gates, Warmup: cf.warmup, Top: cf.top}
+	in := compare.Input{Workload: workload, Results: results, Gates: gates, Warmup: cf.warmup, Top: cf.top,
+		CandidateLogs: cf.candidateLogs, CandidateLogOptions: parse.Options{Prefix: cf.candidateLogPrefix}}
 	if cf.baseline != "" {
 		if in.Baseline, err = openSource(ctx, cf.baseline); err != nil {
 			return nil, fmt.Errorf("--baseline-metrics: %w", err)

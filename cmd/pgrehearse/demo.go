@@ -26,7 +26,10 @@ const demoPrefix = "%m [%p] %q%u@%d %c %e "
 var (
 	baselineSettings  = []string{"shared_buffers = 256MB", "max_wal_size = 1GB", "log_line_prefix = '" + demoPrefix + "'"}
 	candidateSettings = []string{"shared_buffers = 16MB", "max_wal_size = 32MB", "min_wal_size = 32MB", "checkpoint_timeout = 30s",
-		"effective_cache_size = 64MB", "log_min_duration_statement = -1", "log_connections = off", "log_disconnections = off"}
+		"effective_cache_size = 64MB",
+		// Logged like the baseline, so latency is compared server-side
+		// on both sides and the logging costs both the same.
+		"log_min_duration_statement = 0", "log_connections = on", "log_disconnections = off"}
 )
 
 // runDemo runs the whole rehearsal on this machine: a baseline and a
@@ -166,7 +169,8 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("demo: replay: %w", err)
 	}
 	step("compare: baseline during the capture against the candidate during the replay")
-	cf := compareFlags{baseline: "pg:" + baseSamples, candidate: "pg:" + candSamples, warmup: -1, top: 10, report: []string{*report}}
+	cf := compareFlags{baseline: "pg:" + baseSamples, candidate: "pg:" + candSamples, warmup: -1, top: 10, report: []string{*report},
+		candidateLogs: []string{filepath.Join(cand.LogDir(), "postgresql.log")}, candidateLogPrefix: demoPrefix}
 	c, err := cf.build(ctx, env, workload, []string{results})
 	if err != nil {
 		return fmt.Errorf("demo: compare: %w", err)

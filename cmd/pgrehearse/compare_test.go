@@ -148,7 +148,7 @@ func TestRunCommand(t *testing.T) {
 		t.Errorf("run made %s before checking its gates", out)
 	}
 	code, stdout, stderr := run(t, nil, "run", "--target", pgtest.DSN(t), "--candidate-metrics", "pg:"+pgtest.DSN(t), "--dir", out,
-		"--log-line-prefix", "%m|%u|%d|%c|", "--gate", "errors.new == 0", "--gate", "commits.max >= 0", log)
+		"--log-line-prefix", "%m|%u|%d|%c|", "--warmup", "0", "--gate", "errors.new == 0", "--gate", "commits.max >= 0", log)
 	if code != exitNoGo || !strings.Contains(stdout, "NO-GO") {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}

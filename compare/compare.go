@@ -141,6 +141,18 @@ type ErrorCount struct {
 	Fingerprint string `json:"fingerprint"`
 	Query       string `json:"query"`
 	Count       int64  `json:"count"`
+	// Example is the first failing statement as production sent it, with
+	// its parameter values; only with Input.ShowParams, because those
+	// values are production data.
+	Example *Example `json:"example,omitempty"`
+}
+
+// Example is one statement of the workload as it was logged.
+type Example struct {
+	Session uint64   `json:"session"`
+	Index   int      `json:"index"`
+	Text    string   `json:"text"`
+	Params  []string `json:"params,omitempty"`
 }
 
 // Input is what Build compares.
@@ -162,8 +174,10 @@ type Input struct {
 	// client-side latency minus the measured round trip stands in.
 	CandidateLogs       []string
 	CandidateLogOptions parse.Options
-	// ShowParams is accepted for symmetry with the reports; the document
-	// never holds parameter values.
+	// ShowParams puts the first failing statement of each new error,
+	// with its parameter values, in the document. Off by default: the
+	// values are production data.
+	ShowParams bool
 }
 
 // DefaultGates are used when none are given. Gates on metrics no source
@@ -217,35 +231,14 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 		return id, s
 	}
 	baseAll := newHist()
-	prodErrors := map[[2]string]int64{}
 
 	// The workload: capture window, server-side durations, errors.
 	f, err := os.Open(in.Workload)
 	if err != nil {
 		return nil, fmt.Errorf("compare: %w", err)
 	}
-	r, err := parse.NewReader(bufio.NewReaderSize(f, 256<<10))
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("compare: workload %s: %w", in.Workload, err)
-	}
-	for {
-		if ctx.Err() != nil {
-			f.Close()
-			return nil, ctx.Err()
-		}
-		ev, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("compare: workload %s: %w", in.Workload, err)
-		}
-		if ev.Kind != parse.Statement {
-			continue
-		}
-		id, s := q(ev.Text)
+	tr, err := statements(ctx, "workload "+in.Workload, bufio.NewReaderSize(f, 256<<10), func(ev *parse.Event) bool {
+		_, s := q(ev.Text)
 		if ev.Duration >= 0 && ev.Err == nil {
 			if s.base == nil {
 				s.base = newHist()
@@ -253,13 +246,12 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 			s.base.RecordValue(max(ev.Duration, 1))
 			baseAll.RecordValue(max(ev.Duration, 1))
 		}
-		if ev.Err != nil {
-			prodErrors[[2]string{ev.Err.SQLState, id.String()}]++
-		}
-	}
-	tr := r.Trailer()
-	r.Close()
+		return true
+	})
 	f.Close()
+	if err != nil {
+		return nil, err
+	}
 	if tr == nil {
 		c.Warnings = append(c.Warnings, "the workload has no trailer (it was cut off): the capture window is what it holds")
 		return nil, fmt.Errorf("compare: workload %s is truncated: parse the log again", in.Workload)
@@ -274,6 +266,8 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 	candAll := newHist()
 	lateness := newHist()
 	newErrs, bothErrs := map[[2]string]int64{}, map[[2]string]int64{}
+	examples := map[[2]string]*Example{}
+	wanted := map[[2]uint64]*Example{}
 	fid.Skipped = map[string]int64{}
 	var rtt int64
 	for _, path := range in.Results {
@@ -295,6 +289,11 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 				k := [2]string{l.SQLState, l.FP}
 				if l.New {
 					newErrs[k]++
+					if in.ShowParams && examples[k] == nil {
+						ex := &Example{Session: l.S, Index: l.I}
+						examples[k] = ex
+						wanted[[2]uint64{l.S, uint64(l.I)}] = ex
+					}
 				} else {
 					bothErrs[k]++
 				}
@@ -421,6 +420,15 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 		return out
 	}
 	c.Errors.New, c.Errors.Both = list(newErrs), list(bothErrs)
+	if len(wanted) > 0 {
+		if err := fillExamples(ctx, in.Workload, wanted); err != nil {
+			return nil, err
+		}
+		for i := range c.Errors.New {
+			e := &c.Errors.New[i]
+			e.Example = examples[[2]string{e.SQLState, e.Fingerprint}]
+		}
+	}
 	for _, e := range c.Errors.New {
 		c.Errors.NewN += e.Count
 	}
@@ -479,36 +487,80 @@ func candidateDurations(ctx context.Context, in Input, queries map[fingerprint.I
 	if buf.Len() == 0 {
 		return nil, fmt.Errorf("compare: the candidate's log: %w", perr)
 	}
-	r, err := parse.NewReader(&buf)
-	if err != nil {
-		return nil, fmt.Errorf("compare: the candidate's log: %w", err)
-	}
-	defer r.Close()
 	fps := &fingerprint.Cache{}
 	lo, hi := from.Add(-time.Second).UnixMicro(), to.Add(time.Second).UnixMicro()
-	for {
-		ev, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("compare: the candidate's log: %w", err)
-		}
-		if ev.Kind != parse.Statement || ev.Duration < 0 || ev.Err != nil || ev.Time < lo || ev.Time > hi {
-			continue
+	_, err := statements(ctx, "the candidate's log", &buf, func(ev *parse.Event) bool {
+		if ev.Duration < 0 || ev.Err != nil || ev.Time < lo || ev.Time > hi {
+			return true
 		}
 		id, _ := fps.Lookup(ev.Text)
-		s := queries[id]
-		if s == nil {
-			continue
+		if s := queries[id]; s != nil {
+			if s.server == nil {
+				s.server = newHist()
+			}
+			s.server.RecordValue(max(ev.Duration, 1))
+			all.RecordValue(max(ev.Duration, 1))
 		}
-		if s.server == nil {
-			s.server = newHist()
-		}
-		s.server.RecordValue(max(ev.Duration, 1))
-		all.RecordValue(max(ev.Duration, 1))
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	return all, nil
+}
+
+// fillExamples reads the workload again for the statements wanted, by
+// session and index, and fills in their text and parameters.
+func fillExamples(ctx context.Context, path string, wanted map[[2]uint64]*Example) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	defer f.Close()
+	left := len(wanted)
+	_, err = statements(ctx, "workload "+path, bufio.NewReaderSize(f, 256<<10), func(ev *parse.Event) bool {
+		ex := wanted[[2]uint64{ev.Session.ID, uint64(ev.Index)}]
+		if ex == nil {
+			return true
+		}
+		ex.Text = ev.Text
+		for _, p := range ev.Params {
+			if p.Null {
+				ex.Params = append(ex.Params, "NULL")
+			} else {
+				ex.Params = append(ex.Params, "'"+strings.ReplaceAll(p.Value, "'", "''")+"'")
+			}
+		}
+		left--
+		return left > 0
+	})
+	return err
+}
+
+// statements streams the statements of a workload to each until it
+// returns false, and returns the trailer: nil when the workload was cut
+// off or each stopped early.
+func statements(ctx context.Context, name string, src io.Reader, each func(*parse.Event) bool) (*parse.Summary, error) {
+	r, err := parse.NewReader(src)
+	if err != nil {
+		return nil, fmt.Errorf("compare: %s: %w", name, err)
+	}
+	defer r.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return r.Trailer(), nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("compare: %s: %w", name, err)
+		}
+		if ev.Kind == parse.Statement && !each(ev) {
+			return nil, nil
+		}
+	}
 }
 
 func isReplayMeasure(name string) bool {
@@ -736,6 +788,7 @@ func fmtp(p *float64) string {
 
 type resultLine struct {
 	S        uint64 `json:"s"`
+	I        int    `json:"i"`
 	LatUS    int64  `json:"lat_us"`
 	FP       string `json:"fp"`
 	SQLState string `json:"sqlstate"`

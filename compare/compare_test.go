@@ -155,6 +155,9 @@ func TestBuildFromRealReplay(t *testing.T) {
 	if len(c.Errors.Both) != 1 || c.Errors.Both[0].SQLState != "22012" || c.Errors.Both[0].Count != 1 {
 		t.Errorf("errors in both %+v", c.Errors.Both)
 	}
+	if c.Errors.New[0].Example != nil {
+		t.Errorf("an example with production values without ShowParams: %+v", c.Errors.New[0].Example)
+	}
 	// Twenty SELECT n AS n normalise to one query with baseline durations from
 	// the log (0.100–0.119 ms) and candidate latencies.
 	var sel *Query
@@ -181,6 +184,15 @@ func TestBuildFromRealReplay(t *testing.T) {
 	}
 	if c.Verdict.Result != NOGO || !strings.Contains(c.Verdict.Reason, "errors.new") || len(c.Verdict.Next) != 2 {
 		t.Errorf("verdict %+v", c.Verdict)
+	}
+
+	// ShowParams adds the first failing statement as production sent it.
+	c, err = Build(context.Background(), Input{Workload: wl, Results: []string{res}, Warmup: -1, ShowParams: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex := c.Errors.New[0].Example; ex == nil || !strings.HasPrefix(ex.Text, "SELECT * FROM only_in_production WHERE id = ") || ex.Session == 0 {
+		t.Errorf("example %+v", ex)
 	}
 
 	// With the defaults, gates on metrics no source has are left out,

@@ -152,8 +152,27 @@ func layout(c *compare.Comparison, o Options) []section {
 	errs := section{title: "Errors"}
 	et := func(caption string, es []compare.ErrorCount) table {
 		t := table{caption: caption, header: []string{"SQLSTATE", "count", "fingerprint", "query"}, right: []int{1}}
+		examples := false
 		for _, e := range es {
-			t.rows = append(t.rows, []string{e.SQLState, num(e.Count), e.Fingerprint, short(e.Query, 90)})
+			examples = examples || e.Example != nil
+		}
+		if examples {
+			// Only there when asked for with --show-params.
+			t.header = append(t.header, "first failure in production (with its values)")
+		}
+		for _, e := range es {
+			row := []string{e.SQLState, num(e.Count), e.Fingerprint, short(e.Query, 90)}
+			if examples {
+				ex := ""
+				if e.Example != nil {
+					ex = short(e.Example.Text, 90)
+					if len(e.Example.Params) > 0 {
+						ex += " -- params: " + short(strings.Join(e.Example.Params, ", "), 60)
+					}
+				}
+				row = append(row, ex)
+			}
+			t.rows = append(t.rows, row)
 		}
 		return t
 	}

@@ -34,6 +34,7 @@ type compareFlags struct {
 	ascii               bool
 	candidateLogs       []string
 	candidateLogPrefix  string
+	showParams          bool
 }
 
 func (cf *compareFlags) register(fs interface {
@@ -51,6 +52,7 @@ func (cf *compareFlags) register(fs interface {
 	fs.IntVar(&cf.top, "top", 10, "queries shown in the latency tables")
 	fs.StringArrayVar(&cf.candidateLogs, "candidate-log", nil, "the candidate's own log written during the replay (log_min_duration_statement = 0, log_connections = on): latency is then compared server-side on both sides (repeatable)")
 	fs.StringVar(&cf.candidateLogPrefix, "candidate-log-prefix", "", "the candidate's log_line_prefix, when detection needs help")
+	fs.BoolVar(&cf.showParams, "show-params", false, "put the first failing statement of each new error in the comparison and reports with its parameter values (production data: off by default)")
 	fs.StringArrayVar(&cf.report, "report", nil, "also write a report, format from the extension: .html, .md, .json, .xml (JUnit), .txt (repeatable)")
 	fs.BoolVar(&cf.ascii, "ascii", false, "plain ASCII tables and PASS/FAIL marks (the default when stdout is not a terminal)")
 }
@@ -140,7 +142,7 @@ func (cf *compareFlags) build(ctx context.Context, env *environment, workload st
 		}
 	}
 	in := compare.Input{Workload: workload, Results: results, Gates: gates, Warmup: cf.warmup, Top: cf.top,
-		CandidateLogs: cf.candidateLogs, CandidateLogOptions: parse.Options{Prefix: cf.candidateLogPrefix}}
+		CandidateLogs: cf.candidateLogs, CandidateLogOptions: parse.Options{Prefix: cf.candidateLogPrefix}, ShowParams: cf.showParams}
 	if cf.baseline != "" {
 		if in.Baseline, err = openSource(ctx, cf.baseline); err != nil {
 			return nil, fmt.Errorf("--baseline-metrics: %w", err)

@@ -64,3 +64,18 @@ func TestDemo(t *testing.T) {
 		t.Errorf("verdict %+v, %d gates", c.Verdict, len(c.Gates))
 	}
 }
+
+// TestDemoWithoutPostgres: the demo names what to install.
+func TestDemoWithoutPostgres(t *testing.T) {
+	t.Setenv("PGREHEARSE_PG_BIN", "")
+	t.Setenv("PATH", t.TempDir())
+	if _, err := os.Stat("/usr/lib/postgresql"); err == nil {
+		// Debian's packaged binaries are found without PATH; hide them
+		// behind an empty PGREHEARSE_PG_BIN directory instead.
+		t.Setenv("PGREHEARSE_PG_BIN", t.TempDir())
+	}
+	code, _, stderr := run(t, nil, "demo")
+	if code != exitError || !strings.Contains(stderr, "PostgreSQL server binaries not found") || !strings.Contains(stderr, "postgresql") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+}

@@ -42,10 +42,14 @@ type Source struct {
 // New makes a source from a prometheus: spec.
 func New(sp metrics.Spec) (*Source, error) {
 	s := &Source{URL: strings.TrimSuffix(sp.Arg, "/"), Step: 15 * time.Second, MaxPoints: 11000}
+	// instance= is the default the specific labels override, whatever
+	// order the options come in.
+	if v, ok := sp.Options["instance"]; ok {
+		s.NodeInstance, s.PGInstance = v, v
+	}
 	for k, v := range sp.Options {
 		switch k {
 		case "instance":
-			s.NodeInstance, s.PGInstance = v, v
 		case "node-instance":
 			s.NodeInstance = v
 		case "pg-instance":

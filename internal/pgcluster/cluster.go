@@ -34,7 +34,7 @@ var ErrNoBinaries = errors.New("PostgreSQL server binaries not found")
 func FindBinDir() (string, error) {
 	if d := os.Getenv("PGREHEARSE_PG_BIN"); d != "" {
 		if _, err := os.Stat(filepath.Join(d, "initdb")); err != nil {
-			return "", fmt.Errorf("%w in PGREHEARSE_PG_BIN=%s: no initdb there", ErrNoBinaries, d)
+			return "", fmt.Errorf("%w in PGREHEARSE_PG_BIN=%s: no initdb there (point it at the directory holding initdb, or unset it to use the installed postgresql package)", ErrNoBinaries, d)
 		}
 		return d, nil
 	}

@@ -72,14 +72,20 @@ type Fidelity struct {
 	Sessions         int64            `json:"sessions"`
 	OriginalSessions int64            `json:"original_sessions"`
 	PeakSessions     int64            `json:"original_peak_sessions"`
-	LatenessP99MS    float64          `json:"lateness_p99_ms"`
-	LatenessMaxMS    float64          `json:"lateness_max_ms"`
-	LateShare        float64          `json:"late_over_100ms_share"`
-	DurationS        float64          `json:"duration_s"`
-	OriginalS        float64          `json:"original_duration_s"`
-	BehindSchedule   bool             `json:"behind_schedule"`
-	Diagnosis        []string         `json:"diagnosis,omitempty"`
-	Interrupted      bool             `json:"interrupted"`
+	// OriginalPeakActive and ReplayPeakActive are the most sessions
+	// between their first statement's start and their last statement's
+	// end at one time, counted the same way on both sides so that the
+	// concurrency the replay reproduced can be set against the capture's.
+	OriginalPeakActive int64    `json:"original_peak_active"`
+	ReplayPeakActive   int64    `json:"replay_peak_active"`
+	LatenessP99MS      float64  `json:"lateness_p99_ms"`
+	LatenessMaxMS      float64  `json:"lateness_max_ms"`
+	LateShare          float64  `json:"late_over_100ms_share"`
+	DurationS          float64  `json:"duration_s"`
+	OriginalS          float64  `json:"original_duration_s"`
+	BehindSchedule     bool     `json:"behind_schedule"`
+	Diagnosis          []string `json:"diagnosis,omitempty"`
+	Interrupted        bool     `json:"interrupted"`
 }
 
 // Metric is one cluster metric side by side.
@@ -237,7 +243,9 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compare: %w", err)
 	}
+	origSpans, replaySpans := spans{}, spans{}
 	tr, err := statements(ctx, "workload "+in.Workload, bufio.NewReaderSize(f, 256<<10), func(ev *parse.Event) bool {
+		origSpans.add(ev.Session.ID, ev.Time, ev.Time+max(ev.Duration, 0))
 		_, s := q(ev.Text)
 		if ev.Duration >= 0 && ev.Err == nil {
 			if s.base == nil {
@@ -271,7 +279,13 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 	fid.Skipped = map[string]int64{}
 	var rtt int64
 	for _, path := range in.Results {
+		shard := uint64(fid.Shards) << 48
 		h, sum, err := readResults(path, func(l *resultLine) {
+			if l.StartUS > 0 {
+				// Session ids are per workload, so shards never share one;
+				// the shard number keeps them apart all the same.
+				replaySpans.add(shard|l.S, l.StartUS, l.StartUS+l.LatUS)
+			}
 			id, err := fingerprint.ParseID(l.FP)
 			if err != nil {
 				return
@@ -344,6 +358,7 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 		}
 		fid.LateShare = max(fid.LateShare, sum.LateOver100ms)
 	}
+	fid.OriginalPeakActive, fid.ReplayPeakActive = origSpans.peak(), replaySpans.peak()
 	if lateness.TotalCount() > 0 {
 		fid.LatenessP99MS = float64(lateness.ValueAtQuantile(99)) / 1000
 		fid.LatenessMaxMS = float64(lateness.Max()) / 1000
@@ -535,6 +550,41 @@ func fillExamples(ctx context.Context, path string, wanted map[[2]uint64]*Exampl
 		return left > 0
 	})
 	return err
+}
+
+// spans are sessions' active spans: first statement start to last
+// statement end, in µs.
+type spans map[uint64][2]int64
+
+func (sp spans) add(id uint64, from, to int64) {
+	v, ok := sp[id]
+	if !ok {
+		sp[id] = [2]int64{from, to}
+		return
+	}
+	sp[id] = [2]int64{min(v[0], from), max(v[1], to)}
+}
+
+// peak is the most spans open at one time.
+func (sp spans) peak() int64 {
+	type edge struct {
+		t int64
+		d int64
+	}
+	edges := make([]edge, 0, 2*len(sp))
+	for _, v := range sp {
+		edges = append(edges, edge{v[0], 1}, edge{v[1], -1})
+	}
+	// Ends before starts at the same instant: back-to-back is not overlap.
+	sort.Slice(edges, func(i, j int) bool {
+		return edges[i].t < edges[j].t || edges[i].t == edges[j].t && edges[i].d < edges[j].d
+	})
+	var n, best int64
+	for _, e := range edges {
+		n += e.d
+		best = max(best, n)
+	}
+	return best
 }
 
 // statements streams the statements of a workload to each until it
@@ -789,6 +839,7 @@ func fmtp(p *float64) string {
 type resultLine struct {
 	S        uint64 `json:"s"`
 	I        int    `json:"i"`
+	StartUS  int64  `json:"start_us"`
 	LatUS    int64  `json:"lat_us"`
 	FP       string `json:"fp"`
 	SQLState string `json:"sqlstate"`

@@ -142,6 +142,10 @@ func TestBuildFromRealReplay(t *testing.T) {
 	if f.Statements != 41 || f.Replayed != 41 || f.OriginalSessions != 2 || f.Sessions != 2 || f.Shards != 1 || f.BehindSchedule || f.Interrupted {
 		t.Errorf("fidelity %+v", f)
 	}
+	// Both sessions ran side by side in the capture and in the replay.
+	if f.OriginalPeakActive != 2 || f.ReplayPeakActive != 2 {
+		t.Errorf("peak active sessions: original %d, replay %d, want 2 and 2", f.OriginalPeakActive, f.ReplayPeakActive)
+	}
 	if f.OriginalS < 0.9 || f.OriginalS > 1 || f.DurationS < 0.8 || f.LatenessP99MS <= 0 {
 		t.Errorf("durations: original %.3f s, replay %.3f s, lateness p99 %.3f ms", f.OriginalS, f.DurationS, f.LatenessP99MS)
 	}
@@ -330,5 +334,37 @@ func TestBuildServerSideLatency(t *testing.T) {
 		if q.Text == "SELECT ?" && (q.Candidate == nil || q.Candidate.Count != 20 || q.Candidate.P99 > 50) {
 			t.Errorf("SELECT ?: %+v", q.Candidate)
 		}
+	}
+}
+
+func TestPeakSpans(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		spans [][2]int64
+		want  int64
+	}{
+		{"none", nil, 0},
+		{"one", [][2]int64{{0, 10}}, 1},
+		{"back to back", [][2]int64{{0, 10}, {10, 20}}, 1},
+		{"overlapping", [][2]int64{{0, 10}, {5, 20}, {6, 7}}, 3},
+		{"nested then apart", [][2]int64{{0, 100}, {10, 20}, {30, 40}, {200, 300}}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := spans{}
+			for i, s := range tc.spans {
+				sp.add(uint64(i), s[0], s[1])
+			}
+			if got := sp.peak(); got != tc.want {
+				t.Errorf("peak %d, want %d", got, tc.want)
+			}
+		})
+	}
+	// Statements of one session widen its span rather than add one.
+	sp := spans{}
+	sp.add(1, 0, 5)
+	sp.add(1, 8, 12)
+	sp.add(2, 6, 7)
+	if sp.peak() != 2 || sp[1] != [2]int64{0, 12} {
+		t.Errorf("spans %v, peak %d", sp, sp.peak())
 	}
 }

@@ -91,7 +91,8 @@ func layout(c *compare.Comparison, o Options) []section {
 	}
 	fid.tables = append(fid.tables, table{header: []string{"", "replay", "original"}, rows: [][]string{
 		{"statements replayed", replayed, num(f.Statements)},
-		{"sessions", num(f.Sessions), fmt.Sprintf("%s (peak %s at once)", num(f.OriginalSessions), num(f.PeakSessions))},
+		{"sessions", num(f.Sessions), fmt.Sprintf("%s (peak %s connected at once)", num(f.OriginalSessions), num(f.PeakSessions))},
+		{"peak sessions active at once", num(f.ReplayPeakActive), num(f.OriginalPeakActive)},
 		{"duration", secs(f.DurationS), secs(f.OriginalS)},
 		{"window", span(f.ReplayStart, f.ReplayEnd), span(f.CaptureStart, f.CaptureEnd)},
 		{"speed, shards", fmt.Sprintf("%gx, %d", f.Speed, f.Shards), ""},

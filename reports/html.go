@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -53,11 +54,18 @@ func HTML(w io.Writer, c *compare.Comparison, o Options) error {
 		}
 		secs = append(secs, hs)
 	}
+	// With --show-params the errors carry production values, and the
+	// footer must not promise otherwise.
+	params := false
+	for _, e := range c.Errors.New {
+		params = params || e.Example != nil
+	}
 	data := struct {
 		C        *compare.Comparison
 		Class    string
 		Sections []htmlSection
-	}{c, strings.ToLower(strings.ReplaceAll(c.Verdict.Result, "-", "")), secs}
+		Params   bool
+	}{c, strings.ToLower(strings.ReplaceAll(c.Verdict.Result, "-", "")), secs, params}
 	return htmlTemplate.Execute(w, data)
 }
 
@@ -89,20 +97,42 @@ const (
 
 // chart draws one metric as an inline SVG line chart. It is written by
 // hand because a chart is a few polylines, and the report must not load
-// a charting script from anywhere.
+// a charting script from anywhere. The document may come from a file
+// edited by hand, so series are taken as they are: lengths that differ,
+// values that are not numbers and negative values are drawn around, not
+// trusted.
 func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 	var b strings.Builder
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
-	// Extents over both series and every threshold on this metric.
-	xmax, ymax := m.WarmupS, 0.0
-	series := []*metrics.Aligned{m.BaselineSeries, m.CandidateSeries}
-	for _, s := range series {
+	esc := template.HTMLEscapeString
+
+	// Each side as runs of finite points: a value that is not a number
+	// breaks the line instead of sending it off the chart.
+	type pt struct{ s, v float64 }
+	sides := [2][][]pt{}
+	xmax, ymin, ymax := math.Max(m.WarmupS, 0), 0.0, 0.0
+	for i, s := range []*metrics.Aligned{m.BaselineSeries, m.CandidateSeries} {
 		if s == nil {
 			continue
 		}
-		for i, off := range s.Offsets {
-			xmax = math.Max(xmax, (off + s.Period).Seconds())
-			ymax = math.Max(ymax, s.Values[i])
+		var run []pt
+		for j := 0; j < min(len(s.Offsets), len(s.Values)); j++ {
+			v, off := s.Values[j], s.Offsets[j].Seconds()
+			if math.IsNaN(v) || math.IsInf(v, 0) || off < 0 {
+				if len(run) > 0 {
+					sides[i] = append(sides[i], run)
+				}
+				run = nil
+				continue
+			}
+			// A bucket's mean stands for the whole bucket: drawn at its
+			// middle, and the axis runs to the last bucket's end.
+			run = append(run, pt{off + s.Period.Seconds()/2, v})
+			xmax = math.Max(xmax, off+s.Period.Seconds())
+			ymin, ymax = math.Min(ymin, v), math.Max(ymax, v)
+		}
+		if len(run) > 0 {
+			sides[i] = append(sides[i], run)
 		}
 	}
 	type line struct {
@@ -111,55 +141,72 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 	}
 	var lines []line
 	for _, g := range gates {
-		if strings.HasPrefix(g.Name, m.Name+".") && g.Threshold != nil {
+		if strings.HasPrefix(g.Name, m.Name+".") && g.Threshold != nil && !math.IsNaN(*g.Threshold) && !math.IsInf(*g.Threshold, 0) {
 			lines = append(lines, line{*g.Threshold, g.Expr})
-			ymax = math.Max(ymax, *g.Threshold)
+			ymin, ymax = math.Min(ymin, *g.Threshold), math.Max(ymax, *g.Threshold)
 		}
 	}
 	if xmax <= 0 {
 		xmax = 1
 	}
-	ymax = niceCeil(ymax * 1.05)
+	// Head room above the highest line, then round ticks.
+	step := niceCeil((ymax - ymin) * 1.05 / 4)
+	ymin = math.Floor(ymin/step) * step
+	ymax = math.Max(math.Ceil(ymax*1.05/step)*step, ymin+step)
 	x := func(s float64) float64 { return padL + s/xmax*(chartW-padL-padR) }
-	y := func(v float64) float64 { return chartH - padB - v/ymax*(chartH-padT-padB) }
+	y := func(v float64) float64 { return chartH - padB - (v-ymin)/(ymax-ymin)*(chartH-padT-padB) }
 
-	fmt.Fprintf(&b, `<figure class="chart"><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %s %s" role="img" aria-label="%s">`, f(chartW), f(chartH), template.HTMLEscapeString(m.Name))
-	fmt.Fprintf(&b, `<text x="%s" y="16" class="title">%s (%s)</text>`, f(padL), template.HTMLEscapeString(m.Name), template.HTMLEscapeString(m.Unit))
+	fmt.Fprintf(&b, `<figure class="chart"><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %s %s" role="img" aria-label="%s">`, f(chartW), f(chartH), esc(m.Name+" ("+m.Unit+"), baseline and candidate over time"))
+	fmt.Fprintf(&b, `<text x="%s" y="16" class="title">%s (%s)</text>`, f(padL), esc(m.Name), esc(m.Unit))
 	if m.WarmupS > 0 {
-		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s"/><text x="%s" y="%s" class="warmup">warm-up (not counted)</text>`,
+		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s" class="warmup"/><text x="%s" y="%s" class="warmup">warm-up (not counted)</text>`,
 			f(x(0)), f(padT), f(x(math.Min(m.WarmupS, xmax))-x(0)), f(chartH-padT-padB), warmupFillColor, f(x(0)+4), f(padT+12))
 	}
-	// Axes and ticks.
+	// Grid and ticks.
+	for v := ymin; v <= ymax+step/2; v += step {
+		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" class="grid"/><text x="%s" y="%s" class="ytick">%s</text>`,
+			f(padL), f(y(v)), f(chartW-padR), f(y(v)), f(padL-6), f(y(v)+4), tickLabel(v, step, math.Max(-ymin, ymax)))
+	}
+	xstep := niceStep(xmax / 6)
+	for s := 0.0; s <= xmax+1e-9; s += xstep {
+		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" class="axis"/><text x="%s" y="%s" class="xtick">%s</text>`,
+			f(x(s)), f(chartH-padB), f(x(s)), f(chartH-padB+4), f(x(s)), f(chartH-padB+16), clock(s))
+	}
 	fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" class="axis"/>`, f(padL), f(chartH-padB), f(chartW-padR), f(chartH-padB))
 	fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" class="axis"/>`, f(padL), f(padT), f(padL), f(chartH-padB))
-	for i := 0; i <= 4; i++ {
-		v := ymax * float64(i) / 4
-		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" class="grid"/><text x="%s" y="%s" class="ytick">%s</text>`,
-			f(padL), f(y(v)), f(chartW-padR), f(y(v)), f(padL-6), f(y(v)+4), fnum(v))
-	}
-	step := niceStep(xmax / 6)
-	for s := 0.0; s <= xmax+1e-9; s += step {
-		fmt.Fprintf(&b, `<text x="%s" y="%s" class="xtick">%s</text>`, f(x(s)), f(chartH-padB+16), secs(s))
-	}
 	fmt.Fprintf(&b, `<text x="%s" y="%s" class="xtick">time since start (workload time)</text>`, f((padL+chartW-padR)/2), f(chartH-4))
+
+	// Thresholds: a dashed line each, labelled with its gate and value;
+	// labels of close lines are moved apart so both can be read.
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i].y > lines[j].y })
+	prev := math.Inf(-1)
 	for _, l := range lines {
-		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-dasharray="6 4" class="threshold"/><text x="%s" y="%s" class="thlabel" fill="%s">%s</text>`,
-			f(padL), f(y(l.y)), f(chartW-padR), f(y(l.y)), thresholdColour, f(chartW-padR-4), f(y(l.y)-4), thresholdColour, template.HTMLEscapeString(l.expr))
+		ly := math.Max(y(l.y)-4, prev+13)
+		prev = ly
+		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-dasharray="6 4" class="threshold"/><text x="%s" y="%s" class="thlabel" fill="%s">%s (%s)</text>`,
+			f(padL), f(y(l.y)), f(chartW-padR), f(y(l.y)), thresholdColour, f(chartW-padR-4), f(ly), thresholdColour, esc(l.expr), fnum(l.y))
 	}
-	for i, s := range series {
+	for i, runs := range sides {
 		colour, name := baselineColour, "baseline"
 		if i == 1 {
 			colour, name = candidateColour, "candidate"
 		}
-		if s == nil || len(s.Values) == 0 {
+		if len(runs) == 0 {
 			fmt.Fprintf(&b, `<text x="%s" y="%s" class="missing" fill="%s">no %s data</text>`, f((padL+chartW-padR)/2), f(padT+30+float64(i)*18), colour, name)
 			continue
 		}
-		var pts []string
-		for j, off := range s.Offsets {
-			pts = append(pts, f(x((off+s.Period/2).Seconds()))+","+f(y(s.Values[j])))
+		for _, run := range runs {
+			if len(run) == 1 {
+				// A lone point makes no line; a dot keeps it seen.
+				fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="2.5" fill="%s" class="%s"/>`, f(x(run[0].s)), f(y(run[0].v)), colour, name)
+				continue
+			}
+			pts := make([]string, len(run))
+			for j, p := range run {
+				pts[j] = f(x(p.s)) + "," + f(y(p.v))
+			}
+			fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2" class="%s"/>`, strings.Join(pts, " "), colour, name)
 		}
-		fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2" class="%s"/>`, strings.Join(pts, " "), colour, name)
 	}
 	// Legend.
 	lx := chartW - padR - 250
@@ -167,6 +214,48 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 	fmt.Fprintf(&b, `<rect x="%s" y="6" width="12" height="4" fill="%s"/><text x="%s" y="12" class="legend">candidate (replay)</text>`, f(lx+130), candidateColour, f(lx+146))
 	b.WriteString(`</svg></figure>`)
 	return template.HTML(b.String())
+}
+
+// tickLabel formats an axis value with as many decimals as the step
+// needs, so that every label on an axis reads alike; big values (bytes,
+// IOPS of large clusters) get a k, M or G suffix to stay short.
+func tickLabel(v, step, span float64) string {
+	suffix := ""
+	for _, u := range []struct {
+		from, div float64
+		s         string
+	}{{1e9, 1e9, "G"}, {1e6, 1e6, "M"}, {1e4, 1e3, "k"}} {
+		if span >= u.from {
+			v, step, suffix = v/u.div, step/u.div, u.s
+			break
+		}
+	}
+	dec := 0
+	if step < 1 {
+		dec = int(math.Ceil(-math.Log10(step) - 1e-9))
+	}
+	if math.Abs(v) < step/2 {
+		v = 0 // not -0
+	}
+	return strconv.FormatFloat(v, 'f', dec, 64) + suffix
+}
+
+// clock formats seconds since start as a clock reads them: 30s, 2m,
+// 1m30s, 1h, 1h15m.
+func clock(s float64) string {
+	t := int64(math.Round(s))
+	h, m, sec := t/3600, t/60%60, t%60
+	var b strings.Builder
+	if h > 0 {
+		fmt.Fprintf(&b, "%dh", h)
+	}
+	if m > 0 {
+		fmt.Fprintf(&b, "%dm", m)
+	}
+	if sec > 0 || t == 0 {
+		fmt.Fprintf(&b, "%ds", sec)
+	}
+	return b.String()
 }
 
 // niceStep rounds a time step in seconds up to one a clock reads well.
@@ -182,7 +271,7 @@ func niceStep(v float64) float64 {
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten, for axis ends
 // and tick steps people can read.
 func niceCeil(v float64) float64 {
-	if v <= 0 {
+	if v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 		return 1
 	}
 	p := math.Pow(10, math.Floor(math.Log10(v)))

@@ -149,18 +149,22 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 	if xmax <= 0 {
 		xmax = 1
 	}
-	// Head room above the highest line, then round ticks.
-	step := niceCeil((ymax - ymin) * 1.05 / 4)
+	// About five round ticks; the axis ends on one.
+	step := niceCeil((ymax - ymin) / 5)
 	ymin = math.Floor(ymin/step) * step
-	ymax = math.Max(math.Ceil(ymax*1.05/step)*step, ymin+step)
+	ymax = math.Max(math.Ceil(ymax/step)*step, ymin+step)
 	x := func(s float64) float64 { return padL + s/xmax*(chartW-padL-padR) }
 	y := func(v float64) float64 { return chartH - padB - (v-ymin)/(ymax-ymin)*(chartH-padT-padB) }
 
 	fmt.Fprintf(&b, `<figure class="chart"><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %s %s" role="img" aria-label="%s">`, f(chartW), f(chartH), esc(m.Name+" ("+m.Unit+"), baseline and candidate over time"))
 	fmt.Fprintf(&b, `<text x="%s" y="16" class="title">%s (%s)</text>`, f(padL), esc(m.Name), esc(m.Unit))
+	// Labels go over the lines, on a white halo, so that a line running
+	// through one does not hide it.
+	var labels strings.Builder
 	if m.WarmupS > 0 {
-		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s" class="warmup"/><text x="%s" y="%s" class="warmup">warm-up (not counted)</text>`,
-			f(x(0)), f(padT), f(x(math.Min(m.WarmupS, xmax))-x(0)), f(chartH-padT-padB), warmupFillColor, f(x(0)+4), f(padT+12))
+		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s" class="warmup"/>`,
+			f(x(0)), f(padT), f(x(math.Min(m.WarmupS, xmax))-x(0)), f(chartH-padT-padB), warmupFillColor)
+		fmt.Fprintf(&labels, `<text x="%s" y="%s" class="warmup">warm-up (not counted)</text>`, f(x(0)+4), f(padT+12))
 	}
 	// Grid and ticks.
 	for v := ymin; v <= ymax+step/2; v += step {
@@ -183,8 +187,10 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 	for _, l := range lines {
 		ly := math.Max(y(l.y)-4, prev+13)
 		prev = ly
-		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-dasharray="6 4" class="threshold"/><text x="%s" y="%s" class="thlabel" fill="%s">%s (%s)</text>`,
-			f(padL), f(y(l.y)), f(chartW-padR), f(y(l.y)), thresholdColour, f(chartW-padR-4), f(ly), thresholdColour, esc(l.expr), fnum(l.y))
+		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-dasharray="6 4" class="threshold"/>`,
+			f(padL), f(y(l.y)), f(chartW-padR), f(y(l.y)), thresholdColour)
+		fmt.Fprintf(&labels, `<text x="%s" y="%s" class="thlabel">%s (%s)</text>`,
+			f(chartW-padR-4), f(ly), esc(l.expr), fnum(l.y))
 	}
 	for i, runs := range sides {
 		colour, name := baselineColour, "baseline"
@@ -192,7 +198,7 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 			colour, name = candidateColour, "candidate"
 		}
 		if len(runs) == 0 {
-			fmt.Fprintf(&b, `<text x="%s" y="%s" class="missing" fill="%s">no %s data</text>`, f((padL+chartW-padR)/2), f(padT+30+float64(i)*18), colour, name)
+			fmt.Fprintf(&labels, `<text x="%s" y="%s" class="missing %s">no %s data</text>`, f((padL+chartW-padR)/2), f(padT+30+float64(i)*18), name, name)
 			continue
 		}
 		for _, run := range runs {
@@ -208,6 +214,7 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 			fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2" class="%s"/>`, strings.Join(pts, " "), colour, name)
 		}
 	}
+	b.WriteString(labels.String())
 	// Legend.
 	lx := chartW - padR - 250
 	fmt.Fprintf(&b, `<rect x="%s" y="6" width="12" height="4" fill="%s"/><text x="%s" y="12" class="legend">baseline (capture)</text>`, f(lx), baselineColour, f(lx+16))

@@ -128,7 +128,9 @@ func layout(c *compare.Comparison, o Options) []section {
 	out = append(out, cm)
 
 	lat := section{title: "Query latency"}
-	lat.lines = append(lat.lines, strings.ToUpper(c.Latency.Basis[:1])+c.Latency.Basis[1:]+".")
+	if b := c.Latency.Basis; b != "" {
+		lat.lines = append(lat.lines, strings.ToUpper(b[:1])+b[1:]+".")
+	}
 	lat.tables = append(lat.tables, table{header: []string{"", "statements", "p50", "p95", "p99"}, right: []int{1, 2, 3, 4}, rows: [][]string{
 		pctsRow("baseline", c.Latency.Baseline), pctsRow("candidate", c.Latency.Candidate)}})
 	qt := func(caption string, qs []compare.Query) table {

@@ -106,3 +106,15 @@ func TestComparisonContent(t *testing.T) {
 		t.Errorf("unknown format: %v", err)
 	}
 }
+
+// TestComparisonSparse: a document with nothing but a verdict (a hand-made
+// or damaged one, read back by pgrehearse report) renders in every format.
+func TestComparisonSparse(t *testing.T) {
+	c := &compare.Comparison{Format: "pgrehearse-comparison", Version: 1, Verdict: compare.Verdict{Result: compare.INCONCLUSIVE}}
+	for name := range Encoders {
+		var b bytes.Buffer
+		if err := Encode(&b, name, c, Options{}); err != nil || b.Len() == 0 {
+			t.Errorf("%s: %v, %d bytes", name, err, b.Len())
+		}
+	}
+}

@@ -149,10 +149,11 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 	if xmax <= 0 {
 		xmax = 1
 	}
-	// About five round ticks; the axis ends on one.
+	// About five round ticks, the axis ending on one a little above the
+	// highest line, so that a flat series is not lost in the frame.
 	step := niceCeil((ymax - ymin) / 5)
+	ymax = math.Max(math.Ceil((ymax+(ymax-ymin)*0.03)/step)*step, math.Floor(ymin/step)*step+step)
 	ymin = math.Floor(ymin/step) * step
-	ymax = math.Max(math.Ceil(ymax/step)*step, ymin+step)
 	x := func(s float64) float64 { return padL + s/xmax*(chartW-padL-padR) }
 	y := func(v float64) float64 { return chartH - padB - (v-ymin)/(ymax-ymin)*(chartH-padT-padB) }
 
@@ -190,7 +191,7 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-dasharray="6 4" class="threshold"/>`,
 			f(padL), f(y(l.y)), f(chartW-padR), f(y(l.y)), thresholdColour)
 		fmt.Fprintf(&labels, `<text x="%s" y="%s" class="thlabel">%s (%s)</text>`,
-			f(chartW-padR-4), f(ly), esc(l.expr), fnum(l.y))
+			f(chartW-padR-4), f(ly), esc(l.expr), opt(&l.y))
 	}
 	for i, runs := range sides {
 		colour, name := baselineColour, "baseline"
@@ -242,7 +243,7 @@ func tickLabel(v, step, span float64) string {
 		dec = int(math.Ceil(-math.Log10(step) - 1e-9))
 	}
 	if math.Abs(v) < step/2 {
-		v = 0 // not -0
+		return "0"
 	}
 	return strconv.FormatFloat(v, 'f', dec, 64) + suffix
 }

@@ -20,6 +20,22 @@ func inferPrefix(lines [][]byte) string {
 			votes[t]++
 		}
 	}
+	// A five-digit SQLSTATE such as 22012 looks like a line number; a
+	// line whose %e was 00000, or had letters, shows what that field is.
+	for t, n := range votes {
+		for i := strings.Index(t, "%l"); i >= 0; {
+			if v := t[:i] + "%e" + t[i+2:]; votes[v] > 0 {
+				votes[v] += n
+				delete(votes, t)
+				break
+			}
+			j := strings.Index(t[i+2:], "%l")
+			if j < 0 {
+				break
+			}
+			i += 2 + j
+		}
+	}
 	type cand struct {
 		t string
 		n int
@@ -32,7 +48,10 @@ func inferPrefix(lines [][]byte) string {
 		if cs[i].n != cs[j].n {
 			return cs[i].n > cs[j].n
 		}
-		return len(cs[i].t) > len(cs[j].t)
+		if len(cs[i].t) != len(cs[j].t) {
+			return len(cs[i].t) > len(cs[j].t)
+		}
+		return cs[i].t < cs[j].t
 	})
 	if len(cs) == 0 {
 		return ""

@@ -76,16 +76,19 @@ type Fidelity struct {
 	// between their first statement's start and their last statement's
 	// end at one time, counted the same way on both sides so that the
 	// concurrency the replay reproduced can be set against the capture's.
-	OriginalPeakActive int64    `json:"original_peak_active"`
-	ReplayPeakActive   int64    `json:"replay_peak_active"`
-	LatenessP99MS      float64  `json:"lateness_p99_ms"`
-	LatenessMaxMS      float64  `json:"lateness_max_ms"`
-	LateShare          float64  `json:"late_over_100ms_share"`
-	DurationS          float64  `json:"duration_s"`
-	OriginalS          float64  `json:"original_duration_s"`
-	BehindSchedule     bool     `json:"behind_schedule"`
-	Diagnosis          []string `json:"diagnosis,omitempty"`
-	Interrupted        bool     `json:"interrupted"`
+	OriginalPeakActive int64   `json:"original_peak_active"`
+	ReplayPeakActive   int64   `json:"replay_peak_active"`
+	LatenessP99MS      float64 `json:"lateness_p99_ms"`
+	LatenessMaxMS      float64 `json:"lateness_max_ms"`
+	LateShare          float64 `json:"late_over_100ms_share"`
+	DurationS          float64 `json:"duration_s"`
+	OriginalS          float64 `json:"original_duration_s"`
+	BehindSchedule     bool    `json:"behind_schedule"`
+	// Bottleneck is who made statements late when behind schedule:
+	// "target" (the candidate was slower than production) or "replayer".
+	Bottleneck  string   `json:"bottleneck,omitempty"`
+	Diagnosis   []string `json:"diagnosis,omitempty"`
+	Interrupted bool     `json:"interrupted"`
 }
 
 // Metric is one cluster metric side by side.
@@ -354,6 +357,9 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 		}
 		if sum.BehindSchedule {
 			fid.BehindSchedule = true
+			if fid.Bottleneck == "" || sum.Bottleneck == "replayer" {
+				fid.Bottleneck = sum.Bottleneck
+			}
 			fid.Diagnosis = append(fid.Diagnosis, sum.Diagnosis)
 		}
 		fid.LateShare = max(fid.LateShare, sum.LateOver100ms)
@@ -793,6 +799,8 @@ func (c *Comparison) decide() {
 				next = "look at the new errors: each is a statement that worked in production and fails on the candidate"
 			case strings.HasPrefix(g.Name, "latency."):
 				next = "look at the regressed queries, and EXPLAIN (ANALYZE, BUFFERS) them on both clusters"
+			case strings.HasPrefix(g.Name, "replay.") && c.Fidelity.Bottleneck == "target":
+				next = "statements started late because their session's previous statement was still running on the candidate: the candidate is slower than production under this load; see the regressed queries"
 			case strings.HasPrefix(g.Name, "replay."):
 				next = "the replayer could not keep to the schedule: see the replay fidelity section before trusting the other figures"
 			default:

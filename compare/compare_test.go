@@ -56,6 +56,13 @@ func rehearse(t *testing.T, dir string) (string, string) {
 
 func rehearseOn(t *testing.T, dir, dsn string) (string, string) {
 	t.Helper()
+	wl := parseCapture(t, dir)
+	return wl, replayShard(t, wl, dsn, filepath.Join(dir, "results.jsonl"), 0, 0)
+}
+
+// parseCapture parses the capture log into dir/capture.pgrw.
+func parseCapture(t *testing.T, dir string) string {
+	t.Helper()
 	ctx := context.Background()
 	wl := filepath.Join(dir, "capture.pgrw")
 	f, err := os.Create(wl)
@@ -66,6 +73,14 @@ func rehearseOn(t *testing.T, dir, dsn string) (string, string) {
 		t.Fatal(err)
 	}
 	f.Close()
+	return wl
+}
+
+// replayShard replays shard i of n (n = 0: all) of the workload into a
+// results file, as pgrehearse replay --shard does.
+func replayShard(t *testing.T, wl, dsn, res string, i, n int) string {
+	t.Helper()
+	ctx := context.Background()
 	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +94,9 @@ func rehearseOn(t *testing.T, dir, dsn string) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := filepath.Join(dir, "results.jsonl")
+	if n > 0 {
+		r.SetSessionFilter(replay.ShardFilter(i, n))
+	}
 	out, err := os.Create(res)
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +113,7 @@ func rehearseOn(t *testing.T, dir, dsn string) (string, string) {
 		t.Fatal(err)
 	}
 	out.Close()
-	return wl, res
+	return res
 }
 
 // fixedSource serves a series per side, so the metric gates have
@@ -279,6 +296,7 @@ func TestVerdict(t *testing.T) {
 		{"behind but failing", Comparison{Fidelity: Fidelity{BehindSchedule: true}, Errors: Errors{NewN: 1}}, []string{"errors.new == 0"}, NOGO, "errors.new"},
 		{"interrupted", Comparison{Fidelity: Fidelity{Interrupted: true}}, []string{"errors.new == 0"}, INCONCLUSIVE, "interrupted"},
 		{"lateness gate", Comparison{Fidelity: Fidelity{LatenessP99MS: 150}}, []string{"replay.lateness.p99 < 100ms"}, NOGO, "replay.lateness.p99"},
+		{"lateness from a slow target", Comparison{Fidelity: Fidelity{LatenessP99MS: 150, BehindSchedule: true, Bottleneck: "target"}}, []string{"replay.lateness.p99 < 100ms"}, NOGO, "replay.lateness.p99"},
 		{"metric ok", Comparison{Metrics: []Metric{{Name: "cpu", Candidate: &metrics.Stats{N: 5, P95: 70}, Baseline: &metrics.Stats{N: 5, P95: 65}}}},
 			[]string{"cpu.p95 <= baseline * 1.10", "cpu.p95 < 80"}, GO, "passed"},
 	} {
@@ -291,6 +309,9 @@ func TestVerdict(t *testing.T) {
 			c.Judge(gs)
 			if c.Verdict.Result != tc.result || !strings.Contains(c.Verdict.Reason, tc.reason) {
 				t.Errorf("verdict %+v, want %s (%q)", c.Verdict, tc.result, tc.reason)
+			}
+			if c.Fidelity.Bottleneck == "target" && (len(c.Verdict.Next) == 0 || !strings.Contains(c.Verdict.Next[0], "slower than production")) {
+				t.Errorf("a slow target is blamed on the replayer: %v", c.Verdict.Next)
 			}
 		})
 	}
@@ -366,5 +387,26 @@ func TestPeakSpans(t *testing.T) {
 	sp.add(2, 6, 7)
 	if sp.peak() != 2 || sp[1] != [2]int64{0, 12} {
 		t.Errorf("spans %v, peak %d", sp, sp.peak())
+	}
+}
+
+// TestBuildMergesShards: two shards' results compare as one replay.
+func TestBuildMergesShards(t *testing.T) {
+	dir := t.TempDir()
+	wl := parseCapture(t, dir)
+	var results []string
+	for i := 0; i < 2; i++ {
+		results = append(results, replayShard(t, wl, pgtest.DSN(t), filepath.Join(dir, fmt.Sprintf("results-%d.jsonl", i)), i, 2))
+	}
+	c, err := Build(context.Background(), Input{Workload: wl, Results: results, Warmup: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.Fidelity
+	if f.Shards != 2 || f.Statements != 41 || f.Replayed != 41 || f.Sessions != 2 || c.Errors.NewN != 20 {
+		t.Errorf("merged: %+v, new errors %d", f, c.Errors.NewN)
+	}
+	if f.ReplayStart.IsZero() || !f.ReplayEnd.After(f.ReplayStart) {
+		t.Errorf("replay window %s – %s", f.ReplayStart, f.ReplayEnd)
 	}
 }

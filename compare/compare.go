@@ -2,7 +2,6 @@ package compare
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -264,7 +263,6 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 		return nil, err
 	}
 	if tr == nil {
-		c.Warnings = append(c.Warnings, "the workload has no trailer (it was cut off): the capture window is what it holds")
 		return nil, fmt.Errorf("compare: workload %s is truncated: parse the log again", in.Workload)
 	}
 	fid := &c.Fidelity
@@ -498,19 +496,26 @@ func (c *Comparison) Judge(gates []Gate) {
 // replay's own checks) do not match a workload query and are ignored.
 func candidateDurations(ctx context.Context, in Input, queries map[fingerprint.ID]*qstat, from, to time.Time) (*hdrhistogram.Histogram, error) {
 	all := newHist()
-	var buf bytes.Buffer
 	opt := in.CandidateLogOptions
 	opt.Uncompressed = true
 	opt.Applications = append(append([]string(nil), opt.Applications...), "!"+pgsample.ApplicationName)
-	// A damaged line or a log without statements still leaves a valid
-	// workload; only a log that cannot be read at all stops the compare.
-	_, perr := parse.Run(ctx, in.CandidateLogs, &buf, opt)
-	if buf.Len() == 0 {
-		return nil, fmt.Errorf("compare: the candidate's log: %w", perr)
-	}
+	// The log is parsed into a pipe and read as it comes: a production
+	// hour's workload need not sit in memory. A damaged line or a log
+	// without statements still leaves a valid workload; only a log that
+	// cannot be read at all stops the compare.
+	pr, pw := io.Pipe()
+	defer pr.Close()
+	go func() {
+		// A summary means the workload was written, trailer included.
+		sum, err := parse.Run(ctx, in.CandidateLogs, pw, opt)
+		if sum != nil {
+			err = nil
+		}
+		pw.CloseWithError(err)
+	}()
 	fps := &fingerprint.Cache{}
 	lo, hi := from.Add(-time.Second).UnixMicro(), to.Add(time.Second).UnixMicro()
-	_, err := statements(ctx, "the candidate's log", &buf, func(ev *parse.Event) bool {
+	_, err := statements(ctx, "the candidate's log", pr, func(ev *parse.Event) bool {
 		if ev.Duration < 0 || ev.Err != nil || ev.Time < lo || ev.Time > hi {
 			return true
 		}
@@ -621,7 +626,7 @@ func statements(ctx context.Context, name string, src io.Reader, each func(*pars
 
 func isReplayMeasure(name string) bool {
 	_, ok := GateNames[name]
-	return ok && (len(name) > 7 && name[:7] == "replay." || len(name) > 7 && name[:7] == "errors." || len(name) > 8 && name[:8] == "latency.")
+	return ok && (strings.HasPrefix(name, "replay.") || strings.HasPrefix(name, "errors.") || strings.HasPrefix(name, "latency."))
 }
 
 func (c *Comparison) addMetrics(ctx context.Context, in Input) error {
@@ -705,7 +710,7 @@ func dedupe(ss []string) []string {
 
 func (c *Comparison) metric(name string) *Metric {
 	for i := range c.Metrics {
-		if c.Metrics[i].Name+"." == name[:min(len(name), len(c.Metrics[i].Name)+1)] {
+		if strings.HasPrefix(name, c.Metrics[i].Name+".") {
 			return &c.Metrics[i]
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/pgrehearse/pgrehearse/compare"
 	"github.com/pgrehearse/pgrehearse/parse"
 	"github.com/pgrehearse/pgrehearse/replay"
@@ -37,13 +39,7 @@ type compareFlags struct {
 	showParams          bool
 }
 
-func (cf *compareFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-	StringArrayVar(*[]string, string, []string, string)
-	DurationVar(*time.Duration, string, time.Duration, string)
-	IntVar(*int, string, int, string)
-	BoolVar(*bool, string, bool, string)
-}) {
+func (cf *compareFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&cf.baseline, "baseline-metrics", "", "metric source of the production cluster during the capture: cloudwatch:instance=ID, cloudwatch:cluster=ID, prometheus:URL,instance=HOST:PORT or pg:SAMPLES-FILE")
 	fs.StringVar(&cf.candidate, "candidate-metrics", "", "metric source of the candidate during the replay (default: the samples file the replay took, if any)")
 	fs.StringArrayVar(&cf.gates, "gate", nil, "launch gate, e.g. 'cpu.p95 <= baseline * 1.10' (repeatable; default: the built-in gates)")

@@ -1,0 +1,423 @@
+package parse
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Reader decodes a workload file in one streaming pass.
+type Reader struct {
+	br      *bufio.Reader
+	zr      *zstd.Decoder
+	header  Header
+	trailer *Summary
+	clock   int64
+	slots   []string
+	slotB   int
+	sess    map[uint64]*sessionCursor
+	buf     []byte
+	frames  int64
+	keep    func(*Session) bool
+	pending []Event
+}
+
+type sessionCursor struct {
+	s    *Session
+	next int
+	skip bool
+}
+
+// NewReader reads the preamble and header of a workload file.
+func NewReader(r io.Reader) (*Reader, error) {
+	br := bufio.NewReaderSize(r, 256<<10)
+	var pre [9]byte
+	if _, err := io.ReadFull(br, pre[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("not a pgrehearse workload file (too short); make one with: pgrehearse parse LOG -o FILE")
+		}
+		return nil, err
+	}
+	if string(pre[:7]) != magic {
+		return nil, fmt.Errorf("not a pgrehearse workload file (bad magic); make one with: pgrehearse parse LOG -o FILE")
+	}
+	if pre[7] == 0 || pre[7] > FormatVersion {
+		return nil, fmt.Errorf("workload format version %d is newer than this pgrehearse reads (%d): upgrade pgrehearse", pre[7], FormatVersion)
+	}
+	rd := &Reader{sess: make(map[uint64]*sessionCursor)}
+	switch pre[8] {
+	case compressNone:
+		rd.br = br
+	case compressZstd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(8<<20), zstd.WithDecoderMaxMemory(256<<20))
+		if err != nil {
+			return nil, err
+		}
+		rd.zr = zr
+		rd.br = bufio.NewReaderSize(zr, 256<<10)
+	default:
+		return nil, fmt.Errorf("workload file uses unknown compression %d", pre[8])
+	}
+	kind, payload, err := rd.readFrame()
+	if err != nil {
+		return nil, rd.wrapErr(err)
+	}
+	if kind != frameHeader {
+		return nil, fmt.Errorf("workload file: first frame is %q, want header", kind)
+	}
+	if err := json.Unmarshal(payload, &rd.header); err != nil {
+		return nil, fmt.Errorf("workload file: bad header: %w", err)
+	}
+	if rd.header.TextSlots <= 0 || rd.header.TextSlots > 1<<24 || rd.header.TextBytes <= 0 || rd.header.TextBytes > 1<<30 {
+		return nil, fmt.Errorf("workload file: header declares an implausible text table (%d slots, %d bytes)", rd.header.TextSlots, rd.header.TextBytes)
+	}
+	rd.clock = rd.header.Start
+	return rd, nil
+}
+
+// Header returns the file's header.
+func (r *Reader) Header() *Header { return &r.header }
+
+// Trailer returns the summary from the trailer, or nil until Next has
+// returned io.EOF.
+func (r *Reader) Trailer() *Summary { return r.trailer }
+
+// SetSessionFilter makes Next skip every event of a session for which keep
+// returns false (a shard, a database). Statement indexes stay those of the
+// whole file. Skipped frames are not decoded past their session id.
+func (r *Reader) SetSessionFilter(keep func(*Session) bool) { r.keep = keep }
+
+// Close releases the decompressor.
+func (r *Reader) Close() {
+	if r.zr != nil {
+		r.zr.Close()
+	}
+}
+
+func (r *Reader) wrapErr(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return ErrTruncated
+	}
+	if errors.Is(err, errCorrupt) {
+		return err
+	}
+	if r.zr != nil {
+		return fmt.Errorf("workload file is corrupt (%v): parse the log again", err)
+	}
+	return err
+}
+
+var errCorrupt = errors.New("workload file is corrupt")
+
+func (r *Reader) readFrame() (byte, []byte, error) {
+	kind, err := r.br.ReadByte()
+	if err != nil {
+		return 0, nil, err
+	}
+	n, err := binary.ReadUvarint(r.br)
+	if err != nil {
+		return 0, nil, err
+	}
+	if n > maxFrame {
+		return 0, nil, fmt.Errorf("%w: frame %d claims %d bytes", errCorrupt, r.frames, n)
+	}
+	// Grow the buffer as the bytes arrive rather than trusting the
+	// declared length: a corrupt length must not allocate a gigabyte.
+	b := r.buf[:0]
+	for uint64(len(b)) < n {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		chunk := min(uint64(cap(b)-len(b)), n-uint64(len(b)))
+		m, err := io.ReadFull(r.br, b[len(b):len(b)+int(chunk)])
+		b = b[:len(b)+m]
+		if err != nil {
+			return 0, nil, err
+		}
+	}
+	r.buf = b
+	r.frames++
+	return kind, b, nil
+}
+
+// dec walks a frame payload; a short or bad payload sets bad and yields zeros.
+type dec struct {
+	b   []byte
+	bad bool
+}
+
+func (d *dec) uv() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.bad = true
+		d.b = nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) sv() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.bad = true
+		d.b = nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) byte1() byte {
+	if len(d.b) == 0 {
+		d.bad = true
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *dec) bytes(n uint64) []byte {
+	if uint64(len(d.b)) < n {
+		d.bad = true
+		d.b = nil
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) str() string { return string(d.bytes(d.uv())) }
+
+func (r *Reader) slot(d *dec) string {
+	id := d.uv()
+	if id == 0 {
+		return ""
+	}
+	if id > uint64(len(r.slots)) || id > math.MaxInt32 {
+		d.bad = true
+		return ""
+	}
+	return r.slots[id-1]
+}
+
+func (r *Reader) readError(d *dec) *StmtError {
+	e := &StmtError{Inferred: d.byte1() == 1}
+	e.Severity = d.str()
+	e.SQLState = d.str()
+	e.Message = r.slot(d)
+	return e
+}
+
+// Next returns the next event, io.EOF after the trailer, or an error:
+// ErrTruncated when the file ends without a trailer.
+func (r *Reader) Next() (*Event, error) {
+	for {
+		if r.trailer != nil {
+			return nil, io.EOF
+		}
+		kind, payload, err := r.readFrame()
+		if err != nil {
+			return nil, r.wrapErr(err)
+		}
+		ev, err := r.decode(kind, payload)
+		if err != nil {
+			return nil, fmt.Errorf("workload frame %d (%q): %w", r.frames, kind, err)
+		}
+		if ev != nil {
+			return ev, nil
+		}
+	}
+}
+
+func (r *Reader) decode(kind byte, payload []byte) (*Event, error) {
+	d := &dec{b: payload}
+	var ev *Event
+	switch kind {
+	case frameText:
+		id := d.uv()
+		if d.bad || id != uint64(len(r.slots))+1 || int(id) > r.header.TextSlots {
+			return nil, fmt.Errorf("%w: text slot %d out of sequence", errCorrupt, id)
+		}
+		r.slotB += len(d.b)
+		if r.slotB > r.header.TextBytes {
+			return nil, fmt.Errorf("%w: text table exceeds the declared %d bytes", errCorrupt, r.header.TextBytes)
+		}
+		r.slots = append(r.slots, string(d.b))
+		return nil, nil
+	case frameClear:
+		r.slots = r.slots[:0]
+		r.slotB = 0
+		return nil, nil
+	case frameSession:
+		s := &Session{ID: d.uv()}
+		t := r.clock + d.sv()
+		flags := d.uv()
+		s.Connected = flags&1 != 0
+		s.User, s.Database, s.Application, s.Client = r.slot(d), r.slot(d), r.slot(d), r.slot(d)
+		s.PID = d.sv()
+		s.Key = d.str()
+		if d.bad {
+			break
+		}
+		r.clock = t
+		if _, dup := r.sess[s.ID]; dup || s.ID == 0 {
+			return nil, fmt.Errorf("%w: session %d opened twice", errCorrupt, s.ID)
+		}
+		c := &sessionCursor{s: s}
+		c.skip = r.keep != nil && !r.keep(s)
+		r.sess[s.ID] = c
+		if c.skip {
+			return nil, nil
+		}
+		ev = &Event{Kind: SessionStart, Time: t, Session: s, Duration: -1}
+	case frameStmt:
+		c, err := r.cursor(d)
+		if err != nil {
+			return nil, err
+		}
+		t := r.clock + d.sv()
+		if d.bad {
+			break
+		}
+		r.clock = t
+		idx := c.next
+		c.next++
+		if c.skip {
+			// Text slots were already defined by T frames: nothing else
+			// in this frame changes reader state.
+			return nil, nil
+		}
+		ev = &Event{Kind: Statement, Time: t, Session: c.s, Index: idx, Duration: -1}
+		flags := d.uv()
+		ev.Protocol = Protocol(flags & 3)
+		if ev.Protocol > Named {
+			return nil, fmt.Errorf("%w: unknown protocol %d", errCorrupt, ev.Protocol)
+		}
+		ev.Text = r.slot(d)
+		if ev.Protocol == Named {
+			ev.Name = r.slot(d)
+		}
+		ev.Source = int(d.uv())
+		ev.Line = int64(d.uv())
+		if flags&stHasDuration != 0 {
+			ev.Duration = int64(d.uv())
+		}
+		if flags&stHasParams != 0 {
+			n := d.uv()
+			if n > uint64(len(d.b)) {
+				return nil, fmt.Errorf("%w: %d parameters in a %d-byte frame", errCorrupt, n, len(payload))
+			}
+			ev.Params = make([]Param, n)
+			for i := range ev.Params {
+				l := d.uv()
+				if l == 0 {
+					ev.Params[i].Null = true
+					continue
+				}
+				ev.Params[i].Value = string(d.bytes(l - 1))
+			}
+		}
+		if flags&stSkip != 0 {
+			ev.Skip = SkipReason(d.byte1())
+		}
+		if flags&stHasError != 0 {
+			ev.Err = r.readError(d)
+		}
+	case frameUpdate:
+		c, err := r.cursor(d)
+		if err != nil {
+			return nil, err
+		}
+		idx := d.uv()
+		if d.bad || idx >= uint64(c.next) {
+			return nil, fmt.Errorf("%w: update of statement %d that session %d has not had", errCorrupt, idx, c.s.ID)
+		}
+		if c.skip {
+			return nil, nil
+		}
+		ev = &Event{Kind: Update, Time: r.clock, Session: c.s, Index: int(idx), Duration: -1}
+		flags := d.uv()
+		if flags&1 != 0 {
+			ev.Duration = int64(d.uv())
+		}
+		if flags&2 != 0 {
+			ev.Err = r.readError(d)
+		}
+	case frameError:
+		sid := d.uv()
+		t := r.clock + d.sv()
+		if d.bad {
+			break
+		}
+		r.clock = t
+		ev = &Event{Kind: Error, Time: t, Duration: -1}
+		if sid != 0 {
+			c, ok := r.sess[sid]
+			if !ok {
+				return nil, fmt.Errorf("%w: error in unknown session %d", errCorrupt, sid)
+			}
+			if c.skip {
+				return nil, nil
+			}
+			ev.Session = c.s
+		}
+		ev.Err = r.readError(d)
+		ev.Text = r.slot(d)
+		ev.Source = int(d.uv())
+		ev.Line = int64(d.uv())
+	case frameEnd:
+		c, err := r.cursor(d)
+		if err != nil {
+			return nil, err
+		}
+		t := r.clock + d.sv()
+		if d.bad {
+			break
+		}
+		r.clock = t
+		delete(r.sess, c.s.ID)
+		if c.skip {
+			return nil, nil
+		}
+		ev = &Event{Kind: SessionEnd, Time: t, Session: c.s, Duration: -1}
+	case frameTrailer:
+		var s Summary
+		if err := json.Unmarshal(payload, &s); err != nil {
+			return nil, fmt.Errorf("%w: bad trailer: %v", errCorrupt, err)
+		}
+		r.trailer = &s
+		return nil, nil
+	case frameHeader:
+		return nil, fmt.Errorf("%w: second header", errCorrupt)
+	default:
+		// Unknown frames are skipped so a newer minor revision can add
+		// frames older readers may ignore; kinds are capital letters, so
+		// anything else is damage.
+		if kind < 'A' || kind > 'Z' {
+			return nil, fmt.Errorf("%w: frame kind %#x", errCorrupt, kind)
+		}
+		return nil, nil
+	}
+	if d.bad {
+		return nil, fmt.Errorf("%w: frame %q is shorter than its fields", errCorrupt, kind)
+	}
+	return ev, nil
+}
+
+func (r *Reader) cursor(d *dec) (*sessionCursor, error) {
+	sid := d.uv()
+	c, ok := r.sess[sid]
+	if !ok || d.bad {
+		return nil, fmt.Errorf("%w: frame for session %d, which is not open", errCorrupt, sid)
+	}
+	return c, nil
+}

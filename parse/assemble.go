@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pgrehearse/pgrehearse/parse/fingerprint"
 	"github.com/pgrehearse/pgrehearse/parse/logentry"
 )
 
@@ -40,6 +41,9 @@ type assembler struct {
 	userCount map[string]int64
 	intern    map[string]string
 	internB   int
+
+	// fps fingerprints statements once, as they are written.
+	fps fingerprint.Cache
 
 	keyBuf []byte
 	src    int // index of the source the current entry came from
@@ -80,6 +84,8 @@ type session struct {
 	// accumulate is set after an "execute fetch from": its duration adds
 	// to the statement's.
 	accumulate bool
+	// tx tracks transaction blocks and pipelined statements.
+	tx txState
 	// bound is the last statement bound in a durations-only log: if its
 	// execution fails, the log has only the error, with $n placeholders,
 	// and the bind entry is where its name and parameters are.
@@ -100,7 +106,6 @@ type pending struct {
 	ev      Event
 	written bool
 	index   int
-	errText string
 }
 
 // queue orders held events by (time, seq). Log entries arrive almost in
@@ -500,6 +505,7 @@ func (a *assembler) addStatement(e *logentry.Entry, proto Protocol, name string,
 	s.stmts++
 	p := &pending{kind: Statement, time: start, s: s}
 	p.ev = Event{Kind: Statement, Protocol: proto, Duration: dur, Source: a.src, Line: e.Line}
+	p.ev.VXID, p.ev.XID, p.ev.Pipelined = a.chain(&s.tx, e, proto != Simple, text)
 	if proto == Named {
 		p.ev.Name = a.str([]byte(name))
 	}
@@ -718,8 +724,16 @@ func (a *assembler) addError(e *logentry.Entry) {
 	if t < s.lastStart {
 		t = s.lastStart
 	}
-	p := &pending{kind: Error, time: t, s: s, ev: Event{Err: se, Source: a.src, Line: e.Line}}
-	p.errText = a.str(e.Query)
+	p := &pending{kind: Error, time: t, s: s, ev: Event{Err: se, Source: a.src, Line: e.Line, Text: a.str(e.Query)}}
+	if len(e.Query) > 0 {
+		p.ev.Step = errorStep(e.CommandTag)
+		extended := p.ev.Step == StepBind || hasPlaceholder(e.Query) ||
+			p.ev.Step == StepParse && !bytes.HasPrefix(e.CommandTag, []byte("idle"))
+		p.ev.VXID, p.ev.XID, p.ev.Pipelined = a.chain(&s.tx, e, extended, e.Query)
+		if p.ev.Step != StepParse {
+			p.ev.Params = contextParams(e.Context, e.Query)
+		}
+	}
 	a.push(p)
 }
 
@@ -851,6 +865,10 @@ func (a *assembler) emit(p *pending) {
 		s.written++
 		p.written = true
 		a.write(p.time)
+		p.ev.Fingerprint, _ = a.fps.Lookup(p.ev.Text)
+		if p.ev.Pipelined {
+			a.sum.Pipelined++
+		}
 		a.w.statement(s.id, p.time, &p.ev)
 		a.countStatement(s, p)
 	case Error:
@@ -863,7 +881,10 @@ func (a *assembler) emit(p *pending) {
 			sid = s.id
 		}
 		a.write(p.time)
-		a.w.errorEvent(sid, p.time, p.ev.Err, p.errText, p.ev.Source, p.ev.Line)
+		if p.ev.Text != "" {
+			p.ev.Fingerprint, _ = a.fps.Lookup(p.ev.Text)
+		}
+		a.w.errorEvent(sid, p.time, &p.ev)
 	case SessionEnd:
 		if s.id == 0 && !s.dropped && (s.authorized || s.stmts > 0) && !a.f.windowed() {
 			a.decide(s)

@@ -10,6 +10,8 @@ import (
 	"math"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/pgrehearse/pgrehearse/parse/fingerprint"
 )
 
 // Reader decodes a workload file in one streaming pass.
@@ -26,12 +28,15 @@ type Reader struct {
 	frames  int64
 	keep    func(*Session) bool
 	pending []Event
+	// fps fingerprints the statements of a version-1 file, which has none.
+	fps fingerprint.Cache
 }
 
 type sessionCursor struct {
-	s    *Session
-	next int
-	skip bool
+	s      *Session
+	next   int // the next statement's index
+	errors int // the next Error event's index
+	skip   bool
 }
 
 // NewReader reads the preamble and header of a workload file.
@@ -241,154 +246,24 @@ func (r *Reader) Next() (*Event, error) {
 func (r *Reader) decode(kind byte, payload []byte) (*Event, error) {
 	d := &dec{b: payload}
 	var ev *Event
+	var err error
 	switch kind {
 	case frameText:
-		id := d.uv()
-		if d.bad || id != uint64(len(r.slots))+1 || int(id) > r.header.TextSlots {
-			return nil, fmt.Errorf("%w: text slot %d out of sequence", errCorrupt, id)
-		}
-		r.slotB += len(d.b)
-		if r.slotB > r.header.TextBytes {
-			return nil, fmt.Errorf("%w: text table exceeds the declared %d bytes", errCorrupt, r.header.TextBytes)
-		}
-		r.slots = append(r.slots, string(d.b))
-		return nil, nil
+		return nil, r.decodeText(d)
 	case frameClear:
 		r.slots = r.slots[:0]
 		r.slotB = 0
 		return nil, nil
 	case frameSession:
-		s := &Session{ID: d.uv()}
-		t := r.clock + d.sv()
-		flags := d.uv()
-		s.Connected = flags&1 != 0
-		s.User, s.Database, s.Application, s.Client = r.slot(d), r.slot(d), r.slot(d), r.slot(d)
-		s.PID = d.sv()
-		s.Key = d.str()
-		if d.bad {
-			break
-		}
-		r.clock = t
-		if _, dup := r.sess[s.ID]; dup || s.ID == 0 {
-			return nil, fmt.Errorf("%w: session %d opened twice", errCorrupt, s.ID)
-		}
-		c := &sessionCursor{s: s}
-		c.skip = r.keep != nil && !r.keep(s)
-		r.sess[s.ID] = c
-		if c.skip {
-			return nil, nil
-		}
-		ev = &Event{Kind: SessionStart, Time: t, Session: s, Duration: -1}
+		ev, err = r.decodeSession(d)
 	case frameStmt:
-		c, err := r.cursor(d)
-		if err != nil {
-			return nil, err
-		}
-		t := r.clock + d.sv()
-		if d.bad {
-			break
-		}
-		r.clock = t
-		idx := c.next
-		c.next++
-		if c.skip {
-			// Text slots were already defined by T frames: nothing else
-			// in this frame changes reader state.
-			return nil, nil
-		}
-		ev = &Event{Kind: Statement, Time: t, Session: c.s, Index: idx, Duration: -1}
-		flags := d.uv()
-		ev.Protocol = Protocol(flags & 3)
-		if ev.Protocol > Named {
-			return nil, fmt.Errorf("%w: unknown protocol %d", errCorrupt, ev.Protocol)
-		}
-		ev.Text = r.slot(d)
-		if ev.Protocol == Named {
-			ev.Name = r.slot(d)
-		}
-		ev.Source = int(d.uv())
-		ev.Line = int64(d.uv())
-		if flags&stHasDuration != 0 {
-			ev.Duration = int64(d.uv())
-		}
-		if flags&stHasParams != 0 {
-			n := d.uv()
-			if n > uint64(len(d.b)) {
-				return nil, fmt.Errorf("%w: %d parameters in a %d-byte frame", errCorrupt, n, len(payload))
-			}
-			ev.Params = make([]Param, n)
-			for i := range ev.Params {
-				l := d.uv()
-				if l == 0 {
-					ev.Params[i].Null = true
-					continue
-				}
-				ev.Params[i].Value = string(d.bytes(l - 1))
-			}
-		}
-		if flags&stSkip != 0 {
-			ev.Skip = SkipReason(d.byte1())
-		}
-		if flags&stHasError != 0 {
-			ev.Err = r.readError(d)
-		}
+		ev, err = r.decodeStatement(d, len(payload))
 	case frameUpdate:
-		c, err := r.cursor(d)
-		if err != nil {
-			return nil, err
-		}
-		idx := d.uv()
-		if d.bad || idx >= uint64(c.next) {
-			return nil, fmt.Errorf("%w: update of statement %d that session %d has not had", errCorrupt, idx, c.s.ID)
-		}
-		if c.skip {
-			return nil, nil
-		}
-		ev = &Event{Kind: Update, Time: r.clock, Session: c.s, Index: int(idx), Duration: -1}
-		flags := d.uv()
-		if flags&1 != 0 {
-			ev.Duration = int64(d.uv())
-		}
-		if flags&2 != 0 {
-			ev.Err = r.readError(d)
-		}
+		ev, err = r.decodeUpdate(d)
 	case frameError:
-		sid := d.uv()
-		t := r.clock + d.sv()
-		if d.bad {
-			break
-		}
-		r.clock = t
-		ev = &Event{Kind: Error, Time: t, Duration: -1}
-		if sid != 0 {
-			c, ok := r.sess[sid]
-			if !ok {
-				return nil, fmt.Errorf("%w: error in unknown session %d", errCorrupt, sid)
-			}
-			if c.skip {
-				return nil, nil
-			}
-			ev.Session = c.s
-		}
-		ev.Err = r.readError(d)
-		ev.Text = r.slot(d)
-		ev.Source = int(d.uv())
-		ev.Line = int64(d.uv())
+		ev, err = r.decodeError(d, len(payload))
 	case frameEnd:
-		c, err := r.cursor(d)
-		if err != nil {
-			return nil, err
-		}
-		t := r.clock + d.sv()
-		if d.bad {
-			break
-		}
-		r.clock = t
-		delete(r.sess, c.s.ID)
-		if c.skip {
-			return nil, nil
-		}
-		ev = &Event{Kind: SessionEnd, Time: t, Session: c.s, Duration: -1}
+		ev, err = r.decodeEnd(d)
 	case frameTrailer:
 		var s Summary
 		if err := json.Unmarshal(payload, &s); err != nil {
@@ -407,10 +282,218 @@ func (r *Reader) decode(kind byte, payload []byte) (*Event, error) {
 		}
 		return nil, nil
 	}
+	if err != nil {
+		return nil, err
+	}
 	if d.bad {
 		return nil, fmt.Errorf("%w: frame %q is shorter than its fields", errCorrupt, kind)
 	}
 	return ev, nil
+}
+
+func (r *Reader) decodeText(d *dec) error {
+	id := d.uv()
+	if d.bad || id != uint64(len(r.slots))+1 || int(id) > r.header.TextSlots {
+		return fmt.Errorf("%w: text slot %d out of sequence", errCorrupt, id)
+	}
+	r.slotB += len(d.b)
+	if r.slotB > r.header.TextBytes {
+		return fmt.Errorf("%w: text table exceeds the declared %d bytes", errCorrupt, r.header.TextBytes)
+	}
+	r.slots = append(r.slots, string(d.b))
+	return nil
+}
+
+func (r *Reader) decodeSession(d *dec) (*Event, error) {
+	s := &Session{ID: d.uv()}
+	t := r.clock + d.sv()
+	flags := d.uv()
+	s.Connected = flags&1 != 0
+	s.User, s.Database, s.Application, s.Client = r.slot(d), r.slot(d), r.slot(d), r.slot(d)
+	s.PID = d.sv()
+	s.Key = d.str()
+	if d.bad {
+		return nil, nil
+	}
+	r.clock = t
+	if _, dup := r.sess[s.ID]; dup || s.ID == 0 {
+		return nil, fmt.Errorf("%w: session %d opened twice", errCorrupt, s.ID)
+	}
+	c := &sessionCursor{s: s}
+	c.skip = r.keep != nil && !r.keep(s)
+	r.sess[s.ID] = c
+	if c.skip {
+		return nil, nil
+	}
+	return &Event{Kind: SessionStart, Time: t, Session: s, Duration: -1}, nil
+}
+
+func (r *Reader) decodeStatement(d *dec, size int) (*Event, error) {
+	c, err := r.cursor(d)
+	if err != nil {
+		return nil, err
+	}
+	t := r.clock + d.sv()
+	if d.bad {
+		return nil, nil
+	}
+	r.clock = t
+	idx := c.next
+	c.next++
+	if c.skip {
+		// Text slots were already defined by T frames: nothing else in
+		// this frame changes reader state.
+		return nil, nil
+	}
+	ev := &Event{Kind: Statement, Time: t, Session: c.s, Index: idx, Duration: -1}
+	flags := d.uv()
+	ev.Protocol = Protocol(flags & 3)
+	if ev.Protocol > Named {
+		return nil, fmt.Errorf("%w: unknown protocol %d", errCorrupt, ev.Protocol)
+	}
+	ev.Text = r.slot(d)
+	if ev.Protocol == Named {
+		ev.Name = r.slot(d)
+	}
+	ev.Source = int(d.uv())
+	ev.Line = int64(d.uv())
+	if flags&stHasDuration != 0 {
+		ev.Duration = int64(d.uv())
+	}
+	if flags&stHasParams != 0 {
+		if ev.Params, err = d.params(size); err != nil {
+			return nil, err
+		}
+	}
+	if flags&stSkip != 0 {
+		ev.Skip = SkipReason(d.byte1())
+	}
+	if flags&stHasError != 0 {
+		ev.Err = r.readError(d)
+	}
+	ev.Pipelined = flags&stPipelined != 0
+	r.readTx(d, ev, flags&stFingerprint != 0, flags&stVXID != 0, flags&stXID != 0)
+	return ev, nil
+}
+
+// readTx reads the optional fingerprint, vxid and xid of a version-2
+// frame; a version-1 file has none, and its fingerprints are computed here
+// so every reader of a workload sees the same ones.
+func (r *Reader) readTx(d *dec, ev *Event, fp, vxid, xid bool) {
+	if fp {
+		if b := d.bytes(8); b != nil {
+			ev.Fingerprint = fingerprint.ID(binary.LittleEndian.Uint64(b))
+		}
+	}
+	if vxid {
+		ev.VXID = VXID{Backend: uint32(d.uv()), Local: uint32(d.uv())}
+	}
+	if xid {
+		ev.XID = d.uv()
+	}
+	if !fp && ev.Text != "" {
+		ev.Fingerprint, _ = r.fps.Lookup(ev.Text)
+	}
+}
+
+func (d *dec) params(size int) ([]Param, error) {
+	n := d.uv()
+	if n > uint64(len(d.b)) {
+		return nil, fmt.Errorf("%w: %d parameters in a %d-byte frame", errCorrupt, n, size)
+	}
+	ps := make([]Param, n)
+	for i := range ps {
+		l := d.uv()
+		if l == 0 {
+			ps[i].Null = true
+			continue
+		}
+		ps[i].Value = string(d.bytes(l - 1))
+	}
+	return ps, nil
+}
+
+func (r *Reader) decodeUpdate(d *dec) (*Event, error) {
+	c, err := r.cursor(d)
+	if err != nil {
+		return nil, err
+	}
+	idx := d.uv()
+	if d.bad || idx >= uint64(c.next) {
+		return nil, fmt.Errorf("%w: update of statement %d that session %d has not had", errCorrupt, idx, c.s.ID)
+	}
+	if c.skip {
+		return nil, nil
+	}
+	ev := &Event{Kind: Update, Time: r.clock, Session: c.s, Index: int(idx), Duration: -1}
+	flags := d.uv()
+	if flags&1 != 0 {
+		ev.Duration = int64(d.uv())
+	}
+	if flags&2 != 0 {
+		ev.Err = r.readError(d)
+	}
+	return ev, nil
+}
+
+func (r *Reader) decodeError(d *dec, size int) (*Event, error) {
+	sid := d.uv()
+	t := r.clock + d.sv()
+	if d.bad {
+		return nil, nil
+	}
+	r.clock = t
+	ev := &Event{Kind: Error, Time: t, Duration: -1}
+	var c *sessionCursor
+	if sid != 0 {
+		var ok bool
+		if c, ok = r.sess[sid]; !ok {
+			return nil, fmt.Errorf("%w: error in unknown session %d", errCorrupt, sid)
+		}
+		ev.Index = c.errors
+		c.errors++
+	}
+	ev.Err = r.readError(d)
+	ev.Text = r.slot(d)
+	ev.Source = int(d.uv())
+	ev.Line = int64(d.uv())
+	var flags uint64
+	if r.header.Version >= 2 {
+		flags = d.uv()
+		ev.Step = Step(d.byte1())
+	}
+	ev.Pipelined = flags&erPipelined != 0
+	r.readTx(d, ev, flags&erFingerprint != 0, flags&erVXID != 0, flags&erXID != 0)
+	if flags&erParams != 0 {
+		var err error
+		if ev.Params, err = d.params(size); err != nil {
+			return nil, err
+		}
+	}
+	if c != nil {
+		if c.skip {
+			return nil, nil
+		}
+		ev.Session = c.s
+	}
+	return ev, nil
+}
+
+func (r *Reader) decodeEnd(d *dec) (*Event, error) {
+	c, err := r.cursor(d)
+	if err != nil {
+		return nil, err
+	}
+	t := r.clock + d.sv()
+	if d.bad {
+		return nil, nil
+	}
+	r.clock = t
+	delete(r.sess, c.s.ID)
+	if c.skip {
+		return nil, nil
+	}
+	return &Event{Kind: SessionEnd, Time: t, Session: c.s, Duration: -1}, nil
 }
 
 func (r *Reader) cursor(d *dec) (*sessionCursor, error) {

@@ -148,7 +148,50 @@ const (
 	stHasParams
 	stHasError
 	stSkip
+	// Since version 2:
+	stFingerprint
+	stVXID
+	stXID
+	stPipelined
 )
+
+// Error frame flag bits (version 2).
+const (
+	erFingerprint = 1 << iota
+	erVXID
+	erXID
+	erParams
+	erPipelined
+)
+
+func appendParams(b []byte, ps []Param) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ps)))
+	for _, p := range ps {
+		if p.Null {
+			b = append(b, 0)
+			continue
+		}
+		b = binary.AppendUvarint(b, uint64(len(p.Value))+1)
+		b = append(b, p.Value...)
+	}
+	return b
+}
+
+// appendTx writes the fields every version-2 statement and error frame
+// may end with: fingerprint, vxid, xid.
+func appendTx(b []byte, ev *Event) []byte {
+	if ev.Fingerprint != 0 {
+		b = binary.LittleEndian.AppendUint64(b, uint64(ev.Fingerprint))
+	}
+	if !ev.VXID.IsZero() {
+		b = binary.AppendUvarint(b, uint64(ev.VXID.Backend))
+		b = binary.AppendUvarint(b, uint64(ev.VXID.Local))
+	}
+	if ev.XID != 0 {
+		b = binary.AppendUvarint(b, ev.XID)
+	}
+	return b
+}
 
 func (w *writer) statement(sid uint64, t int64, ev *Event) {
 	var msg string
@@ -173,6 +216,18 @@ func (w *writer) statement(sid uint64, t int64, ev *Event) {
 	if ev.Skip != Replayable {
 		flags |= stSkip
 	}
+	if ev.Fingerprint != 0 {
+		flags |= stFingerprint
+	}
+	if !ev.VXID.IsZero() {
+		flags |= stVXID
+	}
+	if ev.XID != 0 {
+		flags |= stXID
+	}
+	if ev.Pipelined {
+		flags |= stPipelined
+	}
 	b = binary.AppendUvarint(b, flags)
 	b = binary.AppendUvarint(b, text)
 	if ev.Protocol == Named {
@@ -184,15 +239,7 @@ func (w *writer) statement(sid uint64, t int64, ev *Event) {
 		b = binary.AppendUvarint(b, uint64(ev.Duration))
 	}
 	if len(ev.Params) > 0 {
-		b = binary.AppendUvarint(b, uint64(len(ev.Params)))
-		for _, p := range ev.Params {
-			if p.Null {
-				b = append(b, 0)
-				continue
-			}
-			b = binary.AppendUvarint(b, uint64(len(p.Value))+1)
-			b = append(b, p.Value...)
-		}
+		b = appendParams(b, ev.Params)
 	}
 	if ev.Skip != Replayable {
 		b = append(b, byte(ev.Skip))
@@ -200,6 +247,7 @@ func (w *writer) statement(sid uint64, t int64, ev *Event) {
 	if ev.Err != nil {
 		b = appendError(b, ev.Err, errMsg)
 	}
+	b = appendTx(b, ev)
 	w.frame(frameStmt, b)
 	w.buf = b[:0]
 }
@@ -241,18 +289,42 @@ func (w *writer) update(sid uint64, index int, duration int64, e *StmtError) {
 	w.buf = b[:0]
 }
 
-// errorEvent writes an error that belongs to no statement. sid is 0 for
-// an error outside any replayed session (a failed login).
-func (w *writer) errorEvent(sid uint64, t int64, e *StmtError, stmt string, source int, line int64) {
-	ids := w.texts(e.Message, stmt)
+// errorEvent writes an error that belongs to no statement (ev.Err, with
+// the statement it reported in ev.Text). sid is 0 for an error outside any
+// replayed session (a failed login).
+func (w *writer) errorEvent(sid uint64, t int64, ev *Event) {
+	e := ev.Err
+	ids := w.texts(e.Message, ev.Text)
 	msg, st := ids[0], ids[1]
 	b := binary.AppendUvarint(w.buf[:0], sid)
 	b = binary.AppendVarint(b, t-w.clock)
 	w.clock = t
 	b = appendError(b, e, msg)
 	b = binary.AppendUvarint(b, st)
-	b = binary.AppendUvarint(b, uint64(source))
-	b = binary.AppendUvarint(b, uint64(line))
+	b = binary.AppendUvarint(b, uint64(ev.Source))
+	b = binary.AppendUvarint(b, uint64(ev.Line))
+	var flags uint64
+	if ev.Fingerprint != 0 {
+		flags |= erFingerprint
+	}
+	if !ev.VXID.IsZero() {
+		flags |= erVXID
+	}
+	if ev.XID != 0 {
+		flags |= erXID
+	}
+	if len(ev.Params) > 0 {
+		flags |= erParams
+	}
+	if ev.Pipelined {
+		flags |= erPipelined
+	}
+	b = binary.AppendUvarint(b, flags)
+	b = append(b, byte(ev.Step))
+	b = appendTx(b, ev)
+	if len(ev.Params) > 0 {
+		b = appendParams(b, ev.Params)
+	}
 	w.frame(frameError, b)
 	w.buf = b[:0]
 }

@@ -1,8 +1,12 @@
 package parse
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
+
+	"github.com/pgrehearse/pgrehearse/parse/fingerprint"
 )
 
 // The workload file format. docs/workload-format.md is its specification;
@@ -10,7 +14,7 @@ import (
 const (
 	// FormatVersion is the version of the workload format this package
 	// writes and the newest it reads.
-	FormatVersion = 1
+	FormatVersion = 2
 
 	magic = "PGRWKLD"
 
@@ -94,6 +98,10 @@ type Header struct {
 	// SystemIdentifier is the baseline cluster's system_identifier when
 	// it was recorded (parse --baseline).
 	SystemIdentifier string `json:"system_identifier,omitempty"`
+	// ID identifies this workload (random, written once by parse): replay
+	// copies it into its results so compare can refuse the results of
+	// another workload. Empty in files of version 1.
+	ID string `json:"workload_id,omitempty"`
 }
 
 // Source describes one input log.
@@ -192,22 +200,94 @@ type Event struct {
 	// disconnect time.
 	Time    int64
 	Session *Session
-	// Index numbers the statements of a session from 0, in file order.
+	// Index numbers the statements of a session from 0, in file order; an
+	// Error event's Index numbers the session's Error events the same way.
 	Index    int
 	Protocol Protocol
 	// Name is the prepared statement name for Named.
-	Name   string
-	Text   string
+	Name string
+	// Text is the statement; for an Error event, the statement the error
+	// reported (its STATEMENT), empty when the log gave none.
+	Text string
+	// Params are the bound values: of a statement's execute, or, for an
+	// Error event, the values the error's context listed, when it listed
+	// all of them.
 	Params []Param
 	// Duration is the server-side duration from the log in microseconds,
 	// -1 when the log had none.
 	Duration int64
 	Skip     SkipReason
 	Err      *StmtError
+	// Fingerprint identifies Text's normalised query. parse computes it
+	// once, so every later stage groups statements the same way.
+	Fingerprint fingerprint.ID
+	// VXID and XID are the transaction the log put the entry in (%v, %x;
+	// csvlog and jsonlog always have them); zero when unknown.
+	VXID VXID
+	XID  uint64
+	// Pipelined is set when production sent this statement (or the
+	// statement of this Error event) in the same implicit transaction as
+	// the session's previous one, before a single Sync: a pipelined batch
+	// (pgJDBC executeBatch, psycopg pipeline(), pgx SendBatch). Replay
+	// sends such a run in one pipeline so it commits or fails as one.
+	Pipelined bool
+	// Step is where an Error event's statement failed, as far as the log
+	// says.
+	Step Step
 	// Source and Line locate the entry in the input logs (Source indexes
 	// Header.Sources).
 	Source int
 	Line   int64
+}
+
+// VXID is a virtual transaction id, "backend/local" as PostgreSQL prints
+// it. The zero value, and any with Local 0 (a backend outside a
+// transaction, or in an aborted one), identifies no transaction.
+type VXID struct{ Backend, Local uint32 }
+
+// IsZero reports whether v identifies no transaction.
+func (v VXID) IsZero() bool { return v.Local == 0 }
+
+func (v VXID) String() string {
+	if v.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("%d/%d", v.Backend, v.Local)
+}
+
+// ParseVXID reads "backend/local"; anything else is the zero VXID.
+func ParseVXID(b []byte) VXID {
+	i := bytes.IndexByte(b, '/')
+	if i <= 0 {
+		return VXID{}
+	}
+	be, err1 := strconv.ParseUint(string(b[:i]), 10, 32)
+	lo, err2 := strconv.ParseUint(string(b[i+1:]), 10, 32)
+	if err1 != nil || err2 != nil {
+		return VXID{}
+	}
+	return VXID{uint32(be), uint32(lo)}
+}
+
+// Step is the extended-protocol message a statement failed at.
+type Step uint8
+
+// The steps an error can be raised at. StepUnknown: the log does not say
+// (stderr without %i).
+const (
+	StepUnknown Step = iota
+	StepParse
+	StepBind
+	StepExecute
+)
+
+var stepNames = [...]string{"", "parse", "bind", "execute"}
+
+func (s Step) String() string {
+	if int(s) < len(stepNames) {
+		return stepNames[s]
+	}
+	return fmt.Sprintf("step_%d", s)
 }
 
 // ErrTruncated is returned by a Reader for a file that ends without its

@@ -16,6 +16,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -138,7 +140,7 @@ func Run(ctx context.Context, paths []string, out io.Writer, opt Options) (*Summ
 		}
 	}()
 	var total int64
-	hdr := &Header{Format: "pgrehearse-workload", Version: FormatVersion, Producer: opt.Producer, SystemIdentifier: opt.SystemIdentifier,
+	hdr := &Header{Format: "pgrehearse-workload", Version: FormatVersion, Producer: opt.Producer, SystemIdentifier: opt.SystemIdentifier, ID: newID(),
 		ReorderWindowMS: opt.ReorderWindow.Milliseconds(), TextSlots: defaultTextSlots, TextBytes: defaultTextBytes}
 	for _, p := range paths {
 		in, err := open(p, &opt)
@@ -409,6 +411,11 @@ func open(path string, opt *Options) (*input, error) {
 	dr := bufio.NewReaderSize(body, 1<<20)
 	sample, _ := dr.Peek(sampleSize)
 	format := opt.Format
+	if (format == "" || format == FormatAuto) && opt.Prefix != "" && !jsonlog.Looks(sample) && !csvlog.Looks(sample) {
+		// A log_line_prefix only means something for stderr logs: the
+		// user has told us what the lines look like.
+		format = FormatStderr
+	}
 	if format == "" || format == FormatAuto {
 		f, err := detectFormat(sample)
 		if err != nil {
@@ -602,4 +609,11 @@ func (ra *readahead) Read(p []byte) (int, error) {
 	n := copy(p, ra.cur)
 	ra.cur = ra.cur[n:]
 	return n, nil
+}
+
+// newID returns a random workload id: 16 bytes in hex.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -43,6 +43,12 @@ type Summary struct {
 	ErrorsByClass    map[string]int64 `json:"errors_by_class"`
 	// SQLStatesInferred is true when SQLSTATEs were derived from messages.
 	SQLStatesInferred bool `json:"sqlstates_inferred,omitempty"`
+	// Pipelined counts extended statements production sent in the same
+	// implicit transaction as the one before them (one Sync for several);
+	// GroupingUnknown counts those the log could not tell either way
+	// because it has no virtual transaction ids (%v in log_line_prefix).
+	Pipelined       int64 `json:"pipelined"`
+	GroupingUnknown int64 `json:"grouping_unknown,omitempty"`
 
 	PeakSessions            int64       `json:"peak_concurrent_sessions"`
 	PeakStatementsPerSecond int64       `json:"peak_statements_per_second"`

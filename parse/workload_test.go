@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/pgrehearse/pgrehearse/parse/fingerprint"
 )
 
 // writeSample encodes a small workload by hand through the writer.
@@ -44,20 +46,34 @@ func writeSample(t testing.TB, compress bool, slots int) ([]byte, []*Event) {
 		if i == 5 {
 			ev.Skip = SkipCopyFromStdin
 		}
+		ev.Fingerprint = fingerprint.ID(0x1234_5678_9abc_def0 + uint64(i))
+		if i >= 6 {
+			ev.VXID, ev.XID, ev.Pipelined = VXID{Backend: 7, Local: 178}, uint64(10135*(i-6)), i > 6
+		}
 		w.statement(1, ev.Time, ev)
 		want = append(want, ev)
 	}
 	// A statement that runs earlier than the one before: out of order.
-	ev := &Event{Kind: Statement, Time: 999_000, Session: s2, Index: 0, Protocol: Simple, Text: "SELECT 0", Duration: 5}
+	ev := &Event{Kind: Statement, Time: 999_000, Session: s2, Index: 0, Protocol: Simple, Text: "SELECT 0", Duration: 5, Fingerprint: 1}
 	w.statement(2, ev.Time, ev)
 	want = append(want, ev)
 	w.update(1, 2, 777, nil)
 	want = append(want, &Event{Kind: Update, Time: 999_000, Session: s1, Index: 2, Duration: 777})
 	e := &StmtError{Severity: "ERROR", SQLState: "42601", Inferred: true, Message: "syntax error"}
-	w.errorEvent(1, 1_002_000, e, "SELEC 1", 0, 77)
-	want = append(want, &Event{Kind: Error, Time: 1_002_000, Session: s1, Err: e, Text: "SELEC 1", Duration: -1, Line: 77})
-	w.errorEvent(0, 1_002_001, e, "", 0, 78)
-	want = append(want, &Event{Kind: Error, Time: 1_002_001, Err: e, Duration: -1, Line: 78})
+	errs := []*Event{
+		{Kind: Error, Time: 1_002_000, Session: s1, Err: e, Text: "SELEC 1", Duration: -1, Line: 77, Fingerprint: 2, Step: StepParse},
+		{Kind: Error, Time: 1_002_001, Session: s1, Index: 1, Err: e, Text: "SELECT $1::int", Duration: -1, Line: 78, Fingerprint: 3,
+			Step: StepBind, Params: []Param{{Value: "x"}}, VXID: VXID{Backend: 7, Local: 179}, Pipelined: true},
+		{Kind: Error, Time: 1_002_002, Err: e, Duration: -1, Line: 79},
+	}
+	for _, ev := range errs {
+		var sid uint64
+		if ev.Session != nil {
+			sid = ev.Session.ID
+		}
+		w.errorEvent(sid, ev.Time, ev)
+		want = append(want, ev)
+	}
 	w.sessionEnd(1, 1_003_000)
 	want = append(want, &Event{Kind: SessionEnd, Time: 1_003_000, Session: s1, Duration: -1})
 	if err := w.close(&Summary{Sessions: 2, Statements: 11}); err != nil {

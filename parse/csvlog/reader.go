@@ -227,6 +227,7 @@ func (r *Reader) Next() (*logentry.Entry, error) {
 	e.SessionID = f[colSessionID]
 	e.LineNum, _ = strconv.ParseInt(string(f[colLineNum]), 10, 64)
 	e.CommandTag = f[colCommandTag]
+	e.VXID, e.XID = f[colVXID], f[colXID]
 	if ss := f[colSessionStart]; len(ss) > 0 {
 		e.SessionStart, _, _ = r.tp.Parse(ss)
 	}

@@ -138,6 +138,10 @@ func (r *Reader) decode(line []byte) (*logentry.Entry, error) {
 			}
 		case "ps":
 			e.CommandTag = val
+		case "vxid":
+			e.VXID = val
+		case "txid":
+			e.XID = val
 		case "session_start":
 			start = val
 		case "error_severity":

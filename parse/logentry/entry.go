@@ -163,6 +163,12 @@ type Entry struct {
 	BackendType []byte
 	// CommandTag is %i (csv command_tag, json ps).
 	CommandTag []byte
+	// VXID is %v (csv virtual_transaction_id, json vxid): "backend/local".
+	// Statements of one transaction, implicit or explicit, share it.
+	VXID []byte
+	// XID is %x (csv transaction_id, json txid): 0 until the transaction
+	// writes.
+	XID []byte
 
 	Severity Severity
 	SQLState []byte

@@ -365,6 +365,10 @@ func (p *Prefix) assign(e *logentry.Entry, esc byte, v []byte, tp *logentry.Time
 		}
 	case 'l':
 		e.LineNum = atoi(v)
+	case 'v':
+		e.VXID = v
+	case 'x':
+		e.XID = v
 	}
 	return true
 }
@@ -400,7 +404,9 @@ func atoi(b []byte) int64 {
 
 // knownPrefixes are log_line_prefix values met in the field, most specific
 // first: pgreplay's, Amazon RDS and Aurora's, Debian's, PostgreSQL's own
-// default, Google Cloud SQL's, Azure's, and pgBadger's recommendations.
+// default, Google Cloud SQL's, Azure's, pgBadger's recommendations, and
+// the one pgrehearse's README recommends (with %v and %x, which tell
+// which statements ran in one transaction).
 var knownPrefixes = []string{
 	"%m|%u|%d|%c|",
 	"%t:%r:%u@%d:[%p]:",
@@ -411,6 +417,8 @@ var knownPrefixes = []string{
 	"%m [%p]: user=%u,db=%d,app=%a,client=%h ",
 	"%m [%p]: [%l-1] db=%d,user=%u ",
 	"%t [%p]: [%l-1] db=%d,user=%u ",
+	"%m [%p] %q%u@%d %c %e %v %x ",
+	"%m [%p] %q%u@%d %c %e ",
 	"%m [%p] %q%u@%d ",
 	"%t [%p] %q%u@%d ",
 	"%m [%p] %q[user=%u,db=%d,app=%a] ",

@@ -1,14 +1,8 @@
 package compare
 
 import (
-	"bufio"
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -16,9 +10,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
-	"github.com/pgrehearse/pgrehearse/compare/pgsample"
 	"github.com/pgrehearse/pgrehearse/parse"
-	"github.com/pgrehearse/pgrehearse/parse/fingerprint"
 	"github.com/pgrehearse/pgrehearse/replay"
 )
 
@@ -88,6 +80,16 @@ type Fidelity struct {
 	Bottleneck  string   `json:"bottleneck,omitempty"`
 	Diagnosis   []string `json:"diagnosis,omitempty"`
 	Interrupted bool     `json:"interrupted"`
+	// Pipelined counts statements sent in one pipeline with the one
+	// before them, as production did; Retyped those the target needed
+	// declared parameter types for.
+	Pipelined int64 `json:"pipelined"`
+	Retyped   int64 `json:"retyped,omitempty"`
+	// Stalls are sessions whose backlog outgrew the replay's memory
+	// because a statement ran long; LockWaits who held the locks
+	// statements waited for on the target.
+	Stalls    []replay.Stall    `json:"stalls,omitempty"`
+	LockWaits []replay.LockWait `json:"lock_waits,omitempty"`
 }
 
 // Metric is one cluster metric side by side.
@@ -135,12 +137,26 @@ type Query struct {
 	RatioP99 float64 `json:"ratio_p99,omitempty"`
 }
 
-// Errors lists failures by SQLSTATE and query.
+// Errors lists failures by SQLSTATE and query, each set beside what
+// production did at the same statement.
 type Errors struct {
-	New   []ErrorCount `json:"new"`
-	Both  []ErrorCount `json:"both"`
-	Total int64        `json:"total"`
-	NewN  int64        `json:"new_count"`
+	// New failed here and not in production (or with another SQLSTATE);
+	// Both failed in both alike; Missing failed in production and not
+	// here, with the reason.
+	New     []ErrorCount `json:"new"`
+	Both    []ErrorCount `json:"both"`
+	Missing []ErrorCount `json:"missing"`
+	Total   int64        `json:"total"`
+	NewN    int64        `json:"new_count"`
+	// MissingN counts production errors not reproduced; Reproduced those
+	// that were, StandIns those of them raised by a stand-in because the
+	// log lacked their values.
+	MissingN   int64 `json:"missing_count"`
+	Reproduced int64 `json:"reproduced"`
+	StandIns   int64 `json:"stand_ins,omitempty"`
+	// Outside counts production errors in no session (failed logins):
+	// there is nothing to replay them in.
+	Outside int64 `json:"outside_sessions,omitempty"`
 }
 
 // ErrorCount is how often one query failed with one SQLSTATE.
@@ -149,6 +165,9 @@ type ErrorCount struct {
 	Fingerprint string `json:"fingerprint"`
 	Query       string `json:"query"`
 	Count       int64  `json:"count"`
+	// Reason says why a missing error did not happen: "succeeded",
+	// "other_sqlstate", or why the statement was not sent.
+	Reason string `json:"reason,omitempty"`
 	// Example is the first failing statement as production sent it, with
 	// its parameter values; only with Input.ShowParams, because those
 	// values are production data.
@@ -227,44 +246,13 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 	if in.Top <= 0 {
 		in.Top = 10
 	}
-	fps := &fingerprint.Cache{}
-	queries := map[fingerprint.ID]*qstat{}
-	q := func(text string) (fingerprint.ID, *qstat) {
-		id, norm := fps.Lookup(text)
-		s := queries[id]
-		if s == nil {
-			s = &qstat{text: norm}
-			queries[id] = s
-		}
-		return id, s
-	}
-	baseAll := newHist()
-
+	queries := queryTable{}
 	// The workload: capture window, server-side durations, errors.
-	f, err := os.Open(in.Workload)
-	if err != nil {
-		return nil, fmt.Errorf("compare: %w", err)
-	}
-	origSpans, replaySpans := spans{}, spans{}
-	tr, err := statements(ctx, "workload "+in.Workload, bufio.NewReaderSize(f, 256<<10), func(ev *parse.Event) bool {
-		origSpans.add(ev.Session.ID, ev.Time, ev.Time+max(ev.Duration, 0))
-		_, s := q(ev.Text)
-		if ev.Duration >= 0 && ev.Err == nil {
-			if s.base == nil {
-				s.base = newHist()
-			}
-			s.base.RecordValue(max(ev.Duration, 1))
-			baseAll.RecordValue(max(ev.Duration, 1))
-		}
-		return true
-	})
-	f.Close()
+	capt, err := readCapture(ctx, in.Workload, queries)
 	if err != nil {
 		return nil, err
 	}
-	if tr == nil {
-		return nil, fmt.Errorf("compare: workload %s is truncated: parse the log again", in.Workload)
-	}
+	tr := capt.trailer
 	fid := &c.Fidelity
 	fid.Workload = in.Workload
 	fid.CaptureStart, fid.CaptureEnd = time.UnixMicro(tr.FirstUS).UTC(), time.UnixMicro(tr.LastUS).UTC()
@@ -272,189 +260,23 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 	fid.OriginalS = fid.CaptureEnd.Sub(fid.CaptureStart).Seconds()
 
 	// The results, merged across shards.
-	candAll := newHist()
-	lateness := newHist()
-	newErrs, bothErrs := map[[2]string]int64{}, map[[2]string]int64{}
-	examples := map[[2]string]*Example{}
-	wanted := map[[2]uint64]*Example{}
-	fid.Skipped = map[string]int64{}
-	var rtt int64
-	for _, path := range in.Results {
-		shard := uint64(fid.Shards) << 48
-		h, sum, err := readResults(path, func(l *resultLine) {
-			if l.StartUS > 0 {
-				// Session ids are per workload, so shards never share one;
-				// the shard number keeps them apart all the same.
-				replaySpans.add(shard|l.S, l.StartUS, l.StartUS+l.LatUS)
-			}
-			id, err := fingerprint.ParseID(l.FP)
-			if err != nil {
-				return
-			}
-			s := queries[id]
-			if s == nil {
-				s = &qstat{text: "(not in the workload)"}
-				queries[id] = s
-			}
-			if l.Skipped != "" {
-				fid.Skipped[l.Skipped]++
-				return
-			}
-			if l.SQLState != "" {
-				k := [2]string{l.SQLState, l.FP}
-				if l.New {
-					newErrs[k]++
-					if in.ShowParams && examples[k] == nil {
-						ex := &Example{Session: l.S, Index: l.I}
-						examples[k] = ex
-						wanted[[2]uint64{l.S, uint64(l.I)}] = ex
-					}
-				} else {
-					bothErrs[k]++
-				}
-				return
-			}
-			lat := max(l.LatUS-rtt, 1)
-			if s.cand == nil {
-				s.cand = newHist()
-			}
-			s.cand.RecordValue(lat)
-			candAll.RecordValue(lat)
-			s.calls++
-			s.totalUS += lat
-		}, &rtt)
-		if err != nil {
-			return nil, fmt.Errorf("compare: %w", err)
-		}
-		fid.Shards++
-		fid.Speed = h.Speed
-		st, _ := time.Parse(time.RFC3339Nano, h.Started)
-		if fid.ReplayStart.IsZero() || st.Before(fid.ReplayStart) {
-			fid.ReplayStart = st
-		}
-		if sum == nil {
-			c.Warnings = append(c.Warnings, path+": no trailer: the replay was killed; its statements so far are counted")
-			fid.Interrupted = true
-			continue
-		}
-		fin, _ := time.Parse(time.RFC3339Nano, sum.Finished)
-		if fin.After(fid.ReplayEnd) {
-			fid.ReplayEnd = fin
-		}
-		fid.Statements += sum.Statements
-		fid.Replayed += sum.Replayed
-		fid.Sessions += sum.Sessions
-		fid.Interrupted = fid.Interrupted || sum.Interrupted
-		fid.DurationS = max(fid.DurationS, sum.DurationS)
-		if enc, ok := sum.Histograms["lateness"]; ok {
-			if raw, err := base64.StdEncoding.DecodeString(enc); err == nil {
-				if hh, err := hdrhistogram.Decode(raw); err == nil {
-					lateness.Merge(hh)
-				}
-			}
-		}
-		if sum.BehindSchedule {
-			fid.BehindSchedule = true
-			if fid.Bottleneck == "" || sum.Bottleneck == "replayer" {
-				fid.Bottleneck = sum.Bottleneck
-			}
-			fid.Diagnosis = append(fid.Diagnosis, sum.Diagnosis)
-		}
-		fid.LateShare = max(fid.LateShare, sum.LateOver100ms)
+	rs, err := readReplays(ctx, in, capt, queries, fid)
+	if err != nil {
+		return nil, err
 	}
-	fid.OriginalPeakActive, fid.ReplayPeakActive = origSpans.peak(), replaySpans.peak()
-	if lateness.TotalCount() > 0 {
-		fid.LatenessP99MS = float64(lateness.ValueAtQuantile(99)) / 1000
-		fid.LatenessMaxMS = float64(lateness.Max()) / 1000
+	c.Warnings = append(c.Warnings, rs.warnings...)
+	fid.OriginalPeakActive, fid.ReplayPeakActive = capt.spans.peak(), rs.spans.peak()
+	if rs.lateness.TotalCount() > 0 {
+		fid.LatenessP99MS = float64(rs.lateness.ValueAtQuantile(99)) / 1000
+		fid.LatenessMaxMS = float64(rs.lateness.Max()) / 1000
 	}
-
-	// Latency: log durations are server-side; client latencies minus the
-	// measured round trip are set beside them, unless the candidate's own
-	// log gives server-side durations too.
-	c.Latency.Basis = "baseline: server-side durations from the log; candidate: client-side latency minus the round trip measured before the replay"
-	if rtt == 0 {
-		c.Latency.Basis = "baseline: server-side durations from the log; candidate: client-side latency (round trip not measured, so it is included)"
+	if err := c.compareLatency(ctx, in, queries, capt.base, rs); err != nil {
+		return nil, err
 	}
-	if len(in.CandidateLogs) > 0 {
-		serverAll, err := candidateDurations(ctx, in, queries, fid.ReplayStart, fid.ReplayEnd)
-		if err != nil {
-			return nil, err
-		}
-		if serverAll.TotalCount() == 0 {
-			c.Warnings = append(c.Warnings, "the candidate's log has no durations of the workload's statements in the replay window: set log_min_duration_statement = 0 on the candidate while replaying; client-side latency is used instead")
-		} else {
-			candAll = serverAll
-			c.Latency.Basis = "server-side durations from the logs on both sides (the candidate's log written during the replay)"
-			for _, s := range queries {
-				if s.server != nil {
-					s.cand = s.server
-				}
-			}
-		}
+	if err := rs.errors.fill(ctx, c, queries, in.Workload); err != nil {
+		return nil, err
 	}
-	if baseAll.TotalCount() == 0 {
-		c.Latency.Basis = "candidate only; the log has no durations (set log_min_duration_statement = 0 when capturing to compare latency)"
-	}
-	c.Latency.Baseline, c.Latency.Candidate = pcts(baseAll), pcts(candAll)
-	var rows []Query
-	for id, s := range queries {
-		if s.cand == nil {
-			continue
-		}
-		row := Query{Fingerprint: id.String(), Text: s.text, Calls: s.calls, TotalMS: float64(s.totalUS) / 1000, Baseline: pcts(s.base), Candidate: pcts(s.cand)}
-		if s.server != nil && s.server == s.cand {
-			row.TotalMS = s.server.Mean() * float64(s.server.TotalCount()) / 1000
-		}
-		if row.Baseline != nil && row.Baseline.P99 > 0 {
-			row.RatioP99 = row.Candidate.P99 / row.Baseline.P99
-		}
-		rows = append(rows, row)
-	}
-	sort.Slice(rows, func(i, j int) bool {
-		return rows[i].TotalMS > rows[j].TotalMS || rows[i].TotalMS == rows[j].TotalMS && rows[i].Fingerprint < rows[j].Fingerprint
-	})
-	c.Latency.Top = rows[:min(in.Top, len(rows))]
-	var reg []Query
-	for _, row := range rows {
-		if row.RatioP99 > 1 && row.Calls >= 10 {
-			reg = append(reg, row)
-		}
-	}
-	sort.Slice(reg, func(i, j int) bool { return reg[i].RatioP99 > reg[j].RatioP99 })
-	c.Latency.Regressed = reg[:min(in.Top, len(reg))]
-
-	// Errors.
-	list := func(m map[[2]string]int64) []ErrorCount {
-		var out []ErrorCount
-		for k, n := range m {
-			e := ErrorCount{SQLState: k[0], Fingerprint: k[1], Count: n}
-			if id, err := fingerprint.ParseID(k[1]); err == nil && queries[id] != nil {
-				e.Query = queries[id].text
-			}
-			out = append(out, e)
-		}
-		sort.Slice(out, func(i, j int) bool {
-			return out[i].Count > out[j].Count || out[i].Count == out[j].Count && out[i].Fingerprint < out[j].Fingerprint
-		})
-		return out
-	}
-	c.Errors.New, c.Errors.Both = list(newErrs), list(bothErrs)
-	if len(wanted) > 0 {
-		if err := fillExamples(ctx, in.Workload, wanted); err != nil {
-			return nil, err
-		}
-		for i := range c.Errors.New {
-			e := &c.Errors.New[i]
-			e.Example = examples[[2]string{e.SQLState, e.Fingerprint}]
-		}
-	}
-	for _, e := range c.Errors.New {
-		c.Errors.NewN += e.Count
-	}
-	c.Errors.Total = c.Errors.NewN
-	for _, e := range c.Errors.Both {
-		c.Errors.Total += e.Count
-	}
+	c.Errors.Outside = capt.outside
 
 	// Cluster metrics on the time-since-start axis.
 	if err := c.addMetrics(ctx, in); err != nil {
@@ -494,75 +316,6 @@ func (c *Comparison) Judge(gates []Gate) {
 // server-side duration of every statement of the workload's queries that
 // ran in the replay window; statements of other clients (the sampler, the
 // replay's own checks) do not match a workload query and are ignored.
-func candidateDurations(ctx context.Context, in Input, queries map[fingerprint.ID]*qstat, from, to time.Time) (*hdrhistogram.Histogram, error) {
-	all := newHist()
-	opt := in.CandidateLogOptions
-	opt.Uncompressed = true
-	opt.Applications = append(append([]string(nil), opt.Applications...), "!"+pgsample.ApplicationName)
-	// The log is parsed into a pipe and read as it comes: a production
-	// hour's workload need not sit in memory. A damaged line or a log
-	// without statements still leaves a valid workload; only a log that
-	// cannot be read at all stops the compare.
-	pr, pw := io.Pipe()
-	defer pr.Close()
-	go func() {
-		// A summary means the workload was written, trailer included.
-		sum, err := parse.Run(ctx, in.CandidateLogs, pw, opt)
-		if sum != nil {
-			err = nil
-		}
-		pw.CloseWithError(err)
-	}()
-	fps := &fingerprint.Cache{}
-	lo, hi := from.Add(-time.Second).UnixMicro(), to.Add(time.Second).UnixMicro()
-	_, err := statements(ctx, "the candidate's log", pr, func(ev *parse.Event) bool {
-		if ev.Duration < 0 || ev.Err != nil || ev.Time < lo || ev.Time > hi {
-			return true
-		}
-		id, _ := fps.Lookup(ev.Text)
-		if s := queries[id]; s != nil {
-			if s.server == nil {
-				s.server = newHist()
-			}
-			s.server.RecordValue(max(ev.Duration, 1))
-			all.RecordValue(max(ev.Duration, 1))
-		}
-		return true
-	})
-	if err != nil {
-		return nil, err
-	}
-	return all, nil
-}
-
-// fillExamples reads the workload again for the statements wanted, by
-// session and index, and fills in their text and parameters.
-func fillExamples(ctx context.Context, path string, wanted map[[2]uint64]*Example) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("compare: %w", err)
-	}
-	defer f.Close()
-	left := len(wanted)
-	_, err = statements(ctx, "workload "+path, bufio.NewReaderSize(f, 256<<10), func(ev *parse.Event) bool {
-		ex := wanted[[2]uint64{ev.Session.ID, uint64(ev.Index)}]
-		if ex == nil {
-			return true
-		}
-		ex.Text = ev.Text
-		for _, p := range ev.Params {
-			if p.Null {
-				ex.Params = append(ex.Params, "NULL")
-			} else {
-				ex.Params = append(ex.Params, "'"+strings.ReplaceAll(p.Value, "'", "''")+"'")
-			}
-		}
-		left--
-		return left > 0
-	})
-	return err
-}
-
 // spans are sessions' active spans: first statement start to last
 // statement end, in µs.
 type spans map[uint64][2]int64
@@ -596,32 +349,6 @@ func (sp spans) peak() int64 {
 		best = max(best, n)
 	}
 	return best
-}
-
-// statements streams the statements of a workload to each until it
-// returns false, and returns the trailer: nil when the workload was cut
-// off or each stopped early.
-func statements(ctx context.Context, name string, src io.Reader, each func(*parse.Event) bool) (*parse.Summary, error) {
-	r, err := parse.NewReader(src)
-	if err != nil {
-		return nil, fmt.Errorf("compare: %s: %w", name, err)
-	}
-	defer r.Close()
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ev, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return r.Trailer(), nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("compare: %s: %w", name, err)
-		}
-		if ev.Kind == parse.Statement && !each(ev) {
-			return nil, nil
-		}
-	}
 }
 
 func isReplayMeasure(name string) bool {
@@ -847,67 +574,4 @@ func fmtp(p *float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.4g", *p)
-}
-
-type resultLine struct {
-	S        uint64 `json:"s"`
-	I        int    `json:"i"`
-	StartUS  int64  `json:"start_us"`
-	LatUS    int64  `json:"lat_us"`
-	FP       string `json:"fp"`
-	SQLState string `json:"sqlstate"`
-	New      bool   `json:"new"`
-	Skipped  string `json:"skipped"`
-}
-
-// readResults streams a results file, calling each for every statement
-// line, and returns its header and trailer (nil when cut off).
-func readResults(path string, each func(*resultLine), rtt *int64) (*replay.ResultsHeader, *replay.Summary, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	var h *replay.ResultsHeader
-	var sum *replay.Summary
-	line, bad := 0, 0
-	for sc.Scan() {
-		line++
-		b := sc.Bytes()
-		if bad > 0 {
-			return nil, nil, fmt.Errorf("%s:%d: damaged line", path, bad)
-		}
-		if line == 1 {
-			var v struct{ Header *replay.ResultsHeader }
-			if json.Unmarshal(b, &v) != nil || v.Header == nil || v.Header.Format != "pgrehearse-results" {
-				return nil, nil, fmt.Errorf("%s is not a results file (from pgrehearse replay)", path)
-			}
-			h = v.Header
-			*rtt = h.RTTUS
-			continue
-		}
-		if len(b) > 10 && string(b[:10]) == `{"summary"` {
-			var v struct{ Summary *replay.Summary }
-			if err := json.Unmarshal(b, &v); err != nil {
-				return nil, nil, fmt.Errorf("%s:%d: damaged trailer: %w", path, line, err)
-			}
-			sum = v.Summary
-			continue
-		}
-		var l resultLine
-		if err := json.Unmarshal(b, &l); err != nil {
-			bad = line // tolerated only as the half-written last line of a killed replay
-			continue
-		}
-		each(&l)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if h == nil {
-		return nil, nil, fmt.Errorf("%s is empty", path)
-	}
-	return h, sum, nil
 }

@@ -506,6 +506,7 @@ func (a *assembler) addStatement(e *logentry.Entry, proto Protocol, name string,
 	p := &pending{kind: Statement, time: start, s: s}
 	p.ev = Event{Kind: Statement, Protocol: proto, Duration: dur, Source: a.src, Line: e.Line}
 	p.ev.VXID, p.ev.XID, p.ev.Pipelined = a.chain(&s.tx, e, proto != Simple, text)
+	s.tx.link(p)
 	if proto == Named {
 		p.ev.Name = a.str([]byte(name))
 	}
@@ -730,6 +731,7 @@ func (a *assembler) addError(e *logentry.Entry) {
 		extended := p.ev.Step == StepBind || hasPlaceholder(e.Query) ||
 			p.ev.Step == StepParse && !bytes.HasPrefix(e.CommandTag, []byte("idle"))
 		p.ev.VXID, p.ev.XID, p.ev.Pipelined = a.chain(&s.tx, e, extended, e.Query)
+		s.tx.link(p)
 		if p.ev.Step != StepParse {
 			p.ev.Params = contextParams(e.Context, e.Query)
 		}

@@ -372,6 +372,7 @@ func (r *Reader) decodeStatement(d *dec, size int) (*Event, error) {
 		ev.Err = r.readError(d)
 	}
 	ev.Pipelined = flags&stPipelined != 0
+	ev.Continued = flags&stContinued != 0
 	r.readTx(d, ev, flags&stFingerprint != 0, flags&stVXID != 0, flags&stXID != 0)
 	return ev, nil
 }
@@ -463,6 +464,7 @@ func (r *Reader) decodeError(d *dec, size int) (*Event, error) {
 		ev.Step = Step(d.byte1())
 	}
 	ev.Pipelined = flags&erPipelined != 0
+	ev.Continued = flags&erContinued != 0
 	r.readTx(d, ev, flags&erFingerprint != 0, flags&erVXID != 0, flags&erXID != 0)
 	if flags&erParams != 0 {
 		var err error

@@ -153,6 +153,7 @@ const (
 	stVXID
 	stXID
 	stPipelined
+	stContinued
 )
 
 // Error frame flag bits (version 2).
@@ -162,6 +163,7 @@ const (
 	erXID
 	erParams
 	erPipelined
+	erContinued
 )
 
 func appendParams(b []byte, ps []Param) []byte {
@@ -227,6 +229,9 @@ func (w *writer) statement(sid uint64, t int64, ev *Event) {
 	}
 	if ev.Pipelined {
 		flags |= stPipelined
+	}
+	if ev.Continued {
+		flags |= stContinued
 	}
 	b = binary.AppendUvarint(b, flags)
 	b = binary.AppendUvarint(b, text)
@@ -318,6 +323,9 @@ func (w *writer) errorEvent(sid uint64, t int64, ev *Event) {
 	}
 	if ev.Pipelined {
 		flags |= erPipelined
+	}
+	if ev.Continued {
+		flags |= erContinued
 	}
 	b = binary.AppendUvarint(b, flags)
 	b = append(b, byte(ev.Step))

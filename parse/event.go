@@ -231,6 +231,10 @@ type Event struct {
 	// (pgJDBC executeBatch, psycopg pipeline(), pgx SendBatch). Replay
 	// sends such a run in one pipeline so it commits or fails as one.
 	Pipelined bool
+	// Continued is set on the statement (or Error event) a Pipelined one
+	// follows, when the parser knew it in time: replay then waits for the
+	// rest of the pipeline before it sends any of it.
+	Continued bool
 	// Step is where an Error event's statement failed, as far as the log
 	// says.
 	Step Step

@@ -77,6 +77,9 @@ func TestRealServerTransactions(t *testing.T) {
 				if ev.Pipelined != want[i] {
 					t.Errorf("insert %d (%s): pipelined %v, want %v", i, ev.Params[0].Value, ev.Pipelined, want[i])
 				}
+				if cont := i+1 < len(want) && want[i+1]; ev.Continued != cont {
+					t.Errorf("insert %d (%s): continued %v, want %v", i, ev.Params[0].Value, ev.Continued, cont)
+				}
 				if ev.VXID.IsZero() {
 					t.Errorf("insert %d: no vxid", i)
 				}

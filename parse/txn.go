@@ -26,6 +26,19 @@ type txState struct {
 	prevExt  bool
 	prevVXID VXID
 	prevXID  uint64
+	// prev is the session's previous statement or error event, marked
+	// Continued when the next one joins its pipeline.
+	prev *pending
+}
+
+// link makes p the session's latest statement or error event, and marks
+// the one before it Continued when p was pipelined with it and is still
+// held (not yet written).
+func (t *txState) link(p *pending) {
+	if p.ev.Pipelined && t.prev != nil && !t.prev.written {
+		t.prev.ev.Continued = true
+	}
+	t.prev = p
 }
 
 // chain decides whether an extended statement (or the statement of an

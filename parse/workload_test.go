@@ -48,7 +48,7 @@ func writeSample(t testing.TB, compress bool, slots int) ([]byte, []*Event) {
 		}
 		ev.Fingerprint = fingerprint.ID(0x1234_5678_9abc_def0 + uint64(i))
 		if i >= 6 {
-			ev.VXID, ev.XID, ev.Pipelined = VXID{Backend: 7, Local: 178}, uint64(10135*(i-6)), i > 6
+			ev.VXID, ev.XID, ev.Pipelined, ev.Continued = VXID{Backend: 7, Local: 178}, uint64(10135*(i-6)), i > 6, i < 9
 		}
 		w.statement(1, ev.Time, ev)
 		want = append(want, ev)
@@ -63,7 +63,7 @@ func writeSample(t testing.TB, compress bool, slots int) ([]byte, []*Event) {
 	errs := []*Event{
 		{Kind: Error, Time: 1_002_000, Session: s1, Err: e, Text: "SELEC 1", Duration: -1, Line: 77, Fingerprint: 2, Step: StepParse},
 		{Kind: Error, Time: 1_002_001, Session: s1, Index: 1, Err: e, Text: "SELECT $1::int", Duration: -1, Line: 78, Fingerprint: 3,
-			Step: StepBind, Params: []Param{{Value: "x"}}, VXID: VXID{Backend: 7, Local: 179}, Pipelined: true},
+			Step: StepBind, Params: []Param{{Value: "x"}}, VXID: VXID{Backend: 7, Local: 179}, Pipelined: true, Continued: true},
 		{Kind: Error, Time: 1_002_002, Err: e, Duration: -1, Line: 79},
 	}
 	for _, ev := range errs {

@@ -15,7 +15,7 @@ type nopExec struct{}
 type nopConn struct{}
 
 func (nopExec) Open(context.Context, *parse.Session) (Conn, error) { return nopConn{}, nil }
-func (nopConn) Exec(context.Context, *parse.Event) Outcome         { return Outcome{} }
+func (nopConn) Run(context.Context, []*parse.Event, []Outcome)     {}
 func (nopConn) Close(context.Context) error                        { return nil }
 func (nopConn) Alive() bool                                        { return true }
 

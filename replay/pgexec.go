@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -25,10 +26,17 @@ type PGExecutor struct {
 	Passwords map[string]string
 	// ReadOnly runs every session with default_transaction_read_only.
 	ReadOnly bool
+
+	types typeCache
+	mu    sync.Mutex
+	// monitor asks the target about waits; probes prepare statements
+	// outside any session's transaction to learn parameter types.
+	monitor *pgconn.PgConn
+	probes  map[[2]string]*pgconn.PgConn
 }
 
-// Open connects one session.
-func (x *PGExecutor) Open(ctx context.Context, s *parse.Session) (Conn, error) {
+// config returns the connection settings of a session.
+func (x *PGExecutor) config(s *parse.Session) *pgconn.Config {
 	cfg := x.Config.Copy()
 	if s.User != "" {
 		cfg.User = s.User
@@ -45,8 +53,9 @@ func (x *PGExecutor) Open(ctx context.Context, s *parse.Session) (Conn, error) {
 	if p, ok := x.Passwords[cfg.User]; ok {
 		cfg.Password = p
 	}
-	if cfg.RuntimeParams == nil {
-		cfg.RuntimeParams = map[string]string{}
+	cfg.RuntimeParams = map[string]string{}
+	for k, v := range x.Config.RuntimeParams {
+		cfg.RuntimeParams[k] = v
 	}
 	cfg.RuntimeParams["application_name"] = s.Application
 	if x.ReadOnly {
@@ -57,18 +66,46 @@ func (x *PGExecutor) Open(ctx context.Context, s *parse.Session) (Conn, error) {
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, CancelRequestDelay: 0, DeadlineDelay: 5 * time.Second}
 	}
+	return cfg
+}
+
+// Open connects one session.
+func (x *PGExecutor) Open(ctx context.Context, s *parse.Session) (Conn, error) {
+	cfg := x.config(s)
 	c, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		// pgconn's errors name host, user and database, never the password.
 		return nil, fmt.Errorf("connect session %d as %s to %s: %w", s.ID, cfg.User, cfg.Database, err)
 	}
-	return &pgConn{c: c, prepared: map[string]string{}}, nil
+	return &pgConn{c: c, x: x, s: s, prepared: map[string]string{}}, nil
+}
+
+// Close closes the connections the executor keeps for itself.
+func (x *PGExecutor) Close(ctx context.Context) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.monitor != nil {
+		x.monitor.Close(ctx)
+		x.monitor = nil
+	}
+	for k, c := range x.probes {
+		c.Close(ctx)
+		delete(x.probes, k)
+	}
 }
 
 type pgConn struct {
 	c        *pgconn.PgConn
+	x        *PGExecutor
+	s        *parse.Session
 	prepared map[string]string
 }
+
+func (p *pgConn) Close(ctx context.Context) error { return p.c.Close(ctx) }
+
+func (p *pgConn) Alive() bool { return !p.c.IsClosed() }
+
+func (p *pgConn) BackendPID() uint32 { return p.c.PID() }
 
 func values(ps []parse.Param) [][]byte {
 	if len(ps) == 0 {
@@ -92,7 +129,23 @@ func outcome(rows int64, err error) Outcome {
 	return o
 }
 
-func (p *pgConn) Exec(ctx context.Context, ev *parse.Event) Outcome {
+// Run sends one unit: alone, or as one pipeline with one Sync.
+func (p *pgConn) Run(ctx context.Context, unit []*parse.Event, outs []Outcome) {
+	if len(unit) > 1 && pipelineable(unit) {
+		p.pipeline(ctx, unit, outs)
+		return
+	}
+	for i, ev := range unit {
+		outs[i] = p.one(ctx, ev)
+		outs[i].Done = time.Now()
+	}
+}
+
+// one runs a single statement or Error event.
+func (p *pgConn) one(ctx context.Context, ev *parse.Event) Outcome {
+	if ev.Kind == parse.Error {
+		return p.reproduce(ctx, ev)
+	}
 	switch ev.Protocol {
 	case parse.Simple:
 		res, err := p.c.Exec(ctx, ev.Text).ReadAll()
@@ -102,28 +155,98 @@ func (p *pgConn) Exec(ctx context.Context, ev *parse.Event) Outcome {
 		}
 		return outcome(rows, err)
 	case parse.Unnamed:
-		r := p.c.ExecParams(ctx, ev.Text, values(ev.Params), nil, nil, nil).Read()
-		return outcome(r.CommandTag.RowsAffected(), r.Err)
+		oids := p.typesFor(ctx, ev)
+		o := p.unnamed(ctx, ev, oids)
+		if o.Err != nil && ev.Err == nil {
+			if oids, ok := p.retype(ctx, ev, oids, o); ok {
+				o = p.unnamed(ctx, ev, oids)
+				o.Retyped = true
+			}
+		}
+		return o
 	default:
-		// Prepared once per session and executed many times, as the
-		// application did, so generic plans appear as in production.
-		if text, ok := p.prepared[ev.Name]; !ok || text != ev.Text {
-			if ok {
-				if err := p.c.Deallocate(ctx, ev.Name); err != nil {
-					return outcome(0, err)
-				}
-				delete(p.prepared, ev.Name)
-			}
-			if _, err := p.c.Prepare(ctx, ev.Name, ev.Text, nil); err != nil {
-				return outcome(0, err)
-			}
-			p.prepared[ev.Name] = ev.Text
+		retyped, err := p.prepare(ctx, ev)
+		if err != nil {
+			return outcome(0, err)
 		}
 		r := p.c.ExecPrepared(ctx, ev.Name, values(ev.Params), nil, nil).Read()
-		return outcome(r.CommandTag.RowsAffected(), r.Err)
+		o := outcome(r.CommandTag.RowsAffected(), r.Err)
+		o.Retyped = retyped
+		return o
 	}
 }
 
-func (p *pgConn) Close(ctx context.Context) error { return p.c.Close(ctx) }
+func (p *pgConn) unnamed(ctx context.Context, ev *parse.Event, oids []uint32) Outcome {
+	r := p.c.ExecParams(ctx, ev.Text, values(ev.Params), oids, nil, nil).Read()
+	return outcome(r.CommandTag.RowsAffected(), r.Err)
+}
 
-func (p *pgConn) Alive() bool { return !p.c.IsClosed() }
+// prepare makes sure the named statement of ev is prepared with its text,
+// once per session, as the application did, so generic plans appear as in
+// production. A name reused for another text is prepared again.
+func (p *pgConn) prepare(ctx context.Context, ev *parse.Event) (retyped bool, err error) {
+	text, ok := p.prepared[ev.Name]
+	if ok && text == ev.Text {
+		return false, nil
+	}
+	if ok {
+		if err := p.c.Deallocate(ctx, ev.Name); err != nil {
+			return false, err
+		}
+		delete(p.prepared, ev.Name)
+	}
+	oids := p.typesFor(ctx, ev)
+	_, err = p.c.Prepare(ctx, ev.Name, ev.Text, oids)
+	if err != nil && ev.Err == nil {
+		var ok bool
+		if oids, ok = p.retype(ctx, ev, oids, outcome(0, err)); ok {
+			_, err = p.c.Prepare(ctx, ev.Name, ev.Text, oids)
+			retyped = true
+		}
+	}
+	if err != nil {
+		return retyped, err
+	}
+	p.prepared[ev.Name] = ev.Text
+	return retyped, nil
+}
+
+// reproduce raises a production error of an Error event again.
+func (p *pgConn) reproduce(ctx context.Context, ev *parse.Event) Outcome {
+	state := ""
+	if ev.Err != nil {
+		state = ev.Err.SQLState
+	}
+	switch planError(ev) {
+	case reproSimple:
+		_, err := p.c.Exec(ctx, ev.Text).ReadAll()
+		return outcome(0, err)
+	case reproParse:
+		_, err := p.c.Prepare(ctx, "", ev.Text, nil)
+		return outcome(0, err)
+	case reproBind:
+		return p.unnamed(ctx, ev, nil)
+	case reproParseThenStandIn:
+		if _, err := p.c.Prepare(ctx, "", ev.Text, nil); err != nil {
+			return outcome(0, err)
+		}
+	}
+	_, err := p.c.Exec(ctx, standIn(state, ev.Step)).ReadAll()
+	o := outcome(0, err)
+	o.StandIn = true
+	return o
+}
+
+// pipelineable reports whether a unit can go in one pipeline: extended
+// statements and errors raised through the extended protocol.
+func pipelineable(unit []*parse.Event) bool {
+	for _, ev := range unit {
+		if ev.Kind == parse.Statement && ev.Protocol == parse.Simple {
+			return false
+		}
+		if ev.Kind == parse.Error && planError(ev) == reproParseThenStandIn {
+			return false
+		}
+	}
+	return true
+}

@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/pgrehearse/pgrehearse/parse"
 )
 
 // ResultsVersion is the version of the results format (docs/results-format.md).
-const ResultsVersion = 1
+const ResultsVersion = 2
 
 // ResultsHeader is the first line of a results file.
 type ResultsHeader struct {
@@ -24,6 +26,9 @@ type ResultsHeader struct {
 	Target   string  `json:"target"`
 	Speed    float64 `json:"speed"`
 	Workload string  `json:"workload"`
+	// WorkloadID is the workload's own id (parse writes it in its
+	// header): compare refuses results of another workload.
+	WorkloadID string `json:"workload_id,omitempty"`
 	// CaptureStart is the workload's time base (RFC 3339).
 	CaptureStart string `json:"capture_start"`
 	// WindowBegin and WindowEnd are the --begin/--end window, if any.
@@ -45,11 +50,30 @@ type ResultsHeader struct {
 
 // Summary is the last line of a results file, and what replay prints.
 type Summary struct {
-	Statements    int64   `json:"statements"`
-	Replayed      int64   `json:"replayed"`
-	Skipped       int64   `json:"skipped"`
-	Errors        int64   `json:"errors"`
-	NewErrors     int64   `json:"new_errors"`
+	Statements int64 `json:"statements"`
+	Replayed   int64 `json:"replayed"`
+	Skipped    int64 `json:"skipped"`
+	Errors     int64 `json:"errors"`
+	// ErrorEvents counts production errors at Parse or Bind that were
+	// raised again (or could not be); they are not statements.
+	ErrorEvents int64 `json:"error_events"`
+	// ProductionErrors counts the statements (and errors at Parse or Bind)
+	// that failed in production; Reproduced those that failed the same way
+	// here, StandIns those of them raised with a stand-in because the log
+	// lacks their values; Missing those that did not, by reason; NewErrors
+	// statements that failed here but not (or otherwise) in production.
+	// compare decides these again from the workload (and its late news);
+	// these are the replay's own count, for its progress and summary.
+	ProductionErrors int64            `json:"production_errors"`
+	Reproduced       int64            `json:"reproduced"`
+	StandIns         int64            `json:"stand_ins,omitempty"`
+	Missing          map[string]int64 `json:"missing,omitempty"`
+	NewErrors        int64            `json:"new_errors"`
+	// Pipelined counts statements sent in one pipeline with the one
+	// before them; Retyped those prepared again with declared parameter
+	// types.
+	Pipelined     int64   `json:"pipelined"`
+	Retyped       int64   `json:"retyped,omitempty"`
 	Sessions      int64   `json:"sessions"`
 	OpenErrors    int64   `json:"connect_errors"`
 	LatenessP50MS float64 `json:"lateness_p50_ms"`
@@ -81,6 +105,13 @@ type Summary struct {
 	// "target" or "replayer"; Diagnosis says it in words.
 	Bottleneck string `json:"bottleneck,omitempty"`
 	Diagnosis  string `json:"diagnosis,omitempty"`
+	// PeakQueuedMB is the most memory events waited in; SpilledMB what
+	// stalled sessions' backlogs put on disk; Stalls those sessions, and
+	// LockWaits who held the locks statements waited for on the target.
+	PeakQueuedMB float64    `json:"peak_queued_mb"`
+	SpilledMB    float64    `json:"spilled_mb,omitempty"`
+	Stalls       []Stall    `json:"stalls,omitempty"`
+	LockWaits    []LockWait `json:"lock_waits,omitempty"`
 	// Histograms holds the lateness and latency histograms (µs), HDR V2
 	// compressed encoding in base64.
 	Histograms map[string]string `json:"histograms,omitempty"`
@@ -99,11 +130,14 @@ type ResultsWriter struct {
 	// memory stays flat however many statements run, and shards merge.
 	lateness, latency *hdrhistogram.Histogram
 	late100           int64
-	lateBy            [3]int64
+	lateBy            [4]int64
 	sum               Summary
+	// flushed is when the stream was last flushed: a crash loses at most
+	// a second of results.
+	flushed time.Time
 }
 
-var causes = [...]string{CauseTarget, CauseConnect, CauseReplayer}
+var causes = [...]string{CauseTarget, CauseLock, CauseConnect, CauseReplayer}
 
 // NewResultsWriter writes the header to w.
 func NewResultsWriter(w io.Writer, h ResultsHeader) (*ResultsWriter, error) {
@@ -123,11 +157,103 @@ func NewResultsWriter(w io.Writer, h ResultsHeader) (*ResultsWriter, error) {
 func (rw *ResultsWriter) Add(r *Result) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
-	rw.sum.Statements++
-	b := append(rw.buf[:0], `{"s":`...)
+	rw.buf = appendResult(rw.buf[:0], r)
+	rw.count(r)
+	if _, err := rw.bw.Write(rw.buf); err != nil && rw.err == nil {
+		rw.err = err
+	}
+	if now := time.Now(); now.Sub(rw.flushed) >= time.Second {
+		rw.flushed = now
+		if err := rw.bw.Flush(); err != nil && rw.err == nil {
+			rw.err = err
+		}
+	}
+}
+
+// Err returns the first write error, so a full disk is said when it
+// happens rather than at the end.
+func (rw *ResultsWriter) Err() error {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	return rw.err
+}
+
+// count adds r to the running figures.
+func (rw *ResultsWriter) count(r *Result) {
+	s := &rw.sum
+	switch {
+	case r.Kind == parse.Error:
+		// A production error raised again is not a statement of the
+		// workload: it counts among the errors only.
+		s.ErrorEvents++
+	case r.Skipped:
+		s.Statements++
+		s.Skipped++
+	default:
+		s.Statements++
+		s.Replayed++
+		l := r.Lateness().Microseconds()
+		if l > 100_000 {
+			rw.late100++
+			for i, c := range causes {
+				if c == r.LateCause {
+					rw.lateBy[i]++
+				}
+			}
+		}
+		rw.lateness.RecordValue(max(l, 1))
+		rw.latency.RecordValue(max(r.Latency.Microseconds(), 1))
+	}
+	if r.Pipelined {
+		s.Pipelined++
+	}
+	if r.Retyped {
+		s.Retyped++
+	}
+	if r.Err != nil {
+		s.Errors++
+	}
+	if r.Production != "" {
+		s.ProductionErrors++
+	}
+	switch m := MatchError(r.Production, stateOf(r), !r.Skipped); m {
+	case Reproduced:
+		s.Reproduced++
+		if r.StandIn {
+			s.StandIns++
+		}
+	case New, Changed:
+		s.NewErrors++
+	}
+	if reason := MissingReason(r.Production, stateOf(r), r.SkipReason); reason != "" {
+		if s.Missing == nil {
+			s.Missing = map[string]int64{}
+		}
+		s.Missing[reason]++
+	}
+}
+
+// stateOf is the SQLSTATE a result failed with, "connection" for an error
+// without one, "" when it did not fail.
+func stateOf(r *Result) string {
+	if r.Err == nil {
+		return ""
+	}
+	if r.SQLState == "" {
+		return "connection"
+	}
+	return r.SQLState
+}
+
+// appendResult appends r's line.
+func appendResult(b []byte, r *Result) []byte {
+	b = append(b, `{"s":`...)
 	b = strconv.AppendUint(b, r.Session, 10)
 	b = append(b, `,"i":`...)
 	b = strconv.AppendInt(b, int64(r.Index), 10)
+	if r.Kind == parse.Error {
+		b = append(b, `,"k":"e"`...)
+	}
 	b = append(b, `,"sched_us":`...)
 	b = strconv.AppendInt(b, r.Scheduled.UnixMicro(), 10)
 	b = append(b, `,"start_us":`...)
@@ -146,45 +272,28 @@ func (rw *ResultsWriter) Add(r *Result) {
 		b = append(b, r.LateCause...)
 		b = append(b, '"')
 	}
-	switch {
-	case r.Skipped:
-		rw.sum.Skipped++
+	if r.Pipelined {
+		b = append(b, `,"pl":true`...)
+	}
+	if r.Retyped {
+		b = append(b, `,"retyped":true`...)
+	}
+	if r.StandIn {
+		b = append(b, `,"stand_in":true`...)
+	}
+	if r.BlockedBy != "" {
+		b = append(b, `,"blocked_by":`...)
+		b = strconv.AppendQuote(b, r.BlockedBy)
+	}
+	if r.Skipped {
 		b = append(b, `,"skipped":`...)
 		b = strconv.AppendQuote(b, r.SkipReason)
-	default:
-		rw.sum.Replayed++
-		l := r.Lateness().Microseconds()
-		if l > 100_000 {
-			rw.late100++
-			for i, c := range causes {
-				if c == r.LateCause {
-					rw.lateBy[i]++
-				}
-			}
-		}
-		rw.lateness.RecordValue(max(l, 1))
-		rw.latency.RecordValue(max(r.Latency.Microseconds(), 1))
 	}
-	if r.Err != nil {
-		rw.sum.Errors++
-		state := r.SQLState
-		if state == "" {
-			state = "connection"
-		}
+	if st := stateOf(r); st != "" {
 		b = append(b, `,"sqlstate":`...)
-		b = strconv.AppendQuote(b, state)
-		// An error production had too is not new; a statement that
-		// worked there and fails here is a launch blocker.
-		if r.Production == "" || (r.Production != r.SQLState && r.Production != "unknown") {
-			rw.sum.NewErrors++
-			b = append(b, `,"new":true`...)
-		}
+		b = strconv.AppendQuote(b, st)
 	}
-	b = append(b, "}\n"...)
-	rw.buf = b
-	if _, err := rw.bw.Write(b); err != nil && rw.err == nil {
-		rw.err = err
-	}
+	return append(b, "}\n"...)
 }
 
 // Snapshot returns the figures so far: statements done, errors, new
@@ -221,6 +330,9 @@ func (rw *ResultsWriter) Close(st *Stats, interrupted bool) (*Summary, error) {
 		s.LatenessMaxMS = ms(rw.lateness.Max())
 		s.LateOver100ms = float64(rw.late100) / float64(rw.lateness.TotalCount())
 	}
+	s.PeakQueuedMB = float64(st.PeakQueuedBytes) / (1 << 20)
+	s.SpilledMB = float64(st.SpilledBytes) / (1 << 20)
+	s.Stalls, s.LockWaits = st.Stalls, st.LockWaits
 	s.DurationS = st.Finished.Sub(st.Started).Seconds()
 	s.ScheduledS = st.Scheduled.Seconds()
 	s.JumpedS = st.Jumped.Seconds()
@@ -266,8 +378,18 @@ func (s *Summary) diagnose() {
 		return
 	}
 	target := s.LateByCause[CauseTarget]
+	lock := s.LateByCause[CauseLock]
 	mine := s.LateByCause[CauseReplayer] + s.LateByCause[CauseConnect]
 	pct := 100 * s.LateOver100ms
+	if lock > 0 && lock >= target && lock >= mine {
+		s.Bottleneck = CauseLock
+		who := "another session"
+		if len(s.LockWaits) > 0 {
+			who = s.LockWaits[0].BlockedBy
+		}
+		s.Diagnosis = fmt.Sprintf("%.1f%% of statements started more than 100 ms late, mostly because their session waited on the target for a lock held by %s (the longest wait %.1f s): the replay's timing, not the target's speed, is in question; see lock_waits", pct, who, s.LockWaits[0].MaxS)
+		return
+	}
 	if target >= mine {
 		s.Bottleneck = CauseTarget
 		s.Diagnosis = fmt.Sprintf("%.1f%% of statements started more than 100 ms late, mostly because the previous statement of their session was still running on the target: the target is slower than production here (latency p99 %.1f ms); the comparison is a finding about the target, not a faithful load", pct, s.LatencyP99MS)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/pgrehearse/pgrehearse/parse"
 )
 
 func TestResultsWriter(t *testing.T) {
@@ -28,6 +30,10 @@ func TestResultsWriter(t *testing.T) {
 			r.Err, r.SQLState = errors.New("x"), "42P01" // new
 		case 30:
 			r.Skipped = true
+		case 40:
+			r.Production = "23505" // production failed, this did not: missing
+		case 50:
+			r.Kind, r.Production, r.Err, r.SQLState, r.StandIn = parse.Error, "22P02", errors.New("x"), "22P02", true
 		}
 		rw.Add(r)
 	}
@@ -35,8 +41,11 @@ func TestResultsWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Statements != 100 || sum.Replayed != 99 || sum.Skipped != 1 || sum.Errors != 2 || sum.NewErrors != 1 {
+	if sum.Statements != 99 || sum.Replayed != 98 || sum.Skipped != 1 || sum.Errors != 3 || sum.ErrorEvents != 1 {
 		t.Fatalf("summary %+v", sum)
+	}
+	if sum.ProductionErrors != 3 || sum.Reproduced != 2 || sum.StandIns != 1 || sum.NewErrors != 1 || sum.Missing["succeeded"] != 1 || len(sum.Missing) != 1 {
+		t.Fatalf("error figures: production %d, reproduced %d (stand-ins %d), new %d, missing %v", sum.ProductionErrors, sum.Reproduced, sum.StandIns, sum.NewErrors, sum.Missing)
 	}
 	// Lateness 0..99 ms without the skipped one: the median is about 50 ms.
 	if sum.LatenessP50MS < 48 || sum.LatenessP50MS > 52 || sum.LatenessMaxMS < 98.9 || sum.LatenessMaxMS > 99.2 {
@@ -58,11 +67,15 @@ func TestResultsWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.TotalCount() != 99 {
-		t.Errorf("latency histogram holds %d values, want 99", h.TotalCount())
+	if h.TotalCount() != 98 {
+		t.Errorf("latency histogram holds %d values, want 98", h.TotalCount())
 	}
-	if !strings.Contains(lines[21], `"sqlstate":"42P01","new":true`) || strings.Contains(lines[11], `"new"`) {
+	// Lines hold facts; whether an error is new is compare's to say.
+	if !strings.HasSuffix(lines[21], `"sqlstate":"42P01"}`) || strings.Contains(buf.String(), `"new"`) {
 		t.Errorf("error lines: %s / %s", lines[11], lines[21])
+	}
+	if !strings.Contains(lines[51], `"k":"e"`) || !strings.Contains(lines[51], `"stand_in":true`) {
+		t.Errorf("error event line: %s", lines[51])
 	}
 }
 

@@ -1,12 +1,3 @@
-// Package replay is the second stage of pgrehearse: it runs a workload
-// against a candidate cluster with the original timing and concurrency.
-//
-// Every original session gets its own goroutine and, through an Executor,
-// its own connection. A statement starts no earlier than its original
-// offset divided by the speed factor, and never before the session's
-// previous statement has finished, so a session blocked on a lock holds up
-// only itself. How late each statement started is measured against that
-// schedule.
 package replay
 
 import (
@@ -15,161 +6,83 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pgrehearse/pgrehearse/parse"
-	"github.com/pgrehearse/pgrehearse/parse/fingerprint"
 )
-
-// Conn runs the statements of one session.
-type Conn interface {
-	// Exec runs one statement and reports what happened.
-	Exec(ctx context.Context, ev *parse.Event) Outcome
-	// Close ends the session.
-	Close(ctx context.Context) error
-	// Alive reports whether the connection is still usable.
-	Alive() bool
-}
-
-// Executor opens one connection per original session.
-type Executor interface {
-	Open(ctx context.Context, s *parse.Session) (Conn, error)
-}
-
-// Outcome is what running a statement gave.
-type Outcome struct {
-	Rows     int64
-	SQLState string
-	Err      error
-	// Skipped is set when the statement was not sent, SkipReason says why.
-	Skipped    bool
-	SkipReason string
-}
-
-// Result is one statement's record: when it should have started, when it
-// did, and how it went.
-type Result struct {
-	Session   uint64
-	Index     int
-	Scheduled time.Time
-	Started   time.Time
-	Latency   time.Duration
-	// Production is the SQLSTATE the statement failed with in the original
-	// log, "" when it succeeded there.
-	Production string
-	// Fingerprint identifies the statement's normalised query.
-	Fingerprint fingerprint.ID
-	// LateCause says why a statement started late: CauseTarget when its
-	// session's previous statement was still running on the target at its
-	// due time, CauseConnect when the session had to connect first,
-	// CauseReplayer when the replayer itself was slow to send it.
-	LateCause string
-	Outcome
-}
-
-// Causes of lateness (Result.LateCause).
-const (
-	CauseTarget   = "target"
-	CauseConnect  = "connect"
-	CauseReplayer = "replayer"
-)
-
-// Lateness is how long after its scheduled time the statement started.
-func (r *Result) Lateness() time.Duration {
-	if d := r.Started.Sub(r.Scheduled); d > 0 {
-		return d
-	}
-	return 0
-}
-
-// Options controls a replay.
-type Options struct {
-	// Speed divides every original offset: 2 replays twice as fast. 0
-	// means 1.
-	Speed float64
-	// Queue is how many events a session may have waiting; the reader
-	// stops reading ahead when a session's queue is full.
-	Queue int
-	// IncludeSystem replays statements that reach beyond the workload
-	// (ALTER SYSTEM, pg_terminate_backend, COPY ... PROGRAM, ...), which
-	// are skipped by default.
-	IncludeSystem bool
-	// Begin and End pick a window of the workload (zero: open). The
-	// replay's clock starts at Begin; statements outside are not run.
-	Begin, End time.Time
-	// Live, when set, is kept up to date while the replay runs.
-	Live *Live
-	// Grace is how long statements already running may finish after ctx
-	// is cancelled (Ctrl-C) before they are cancelled too. Default 5s.
-	Grace time.Duration
-	// Jump skips idle gaps: when no statement is running or waiting, the
-	// clock moves on to the next one (pgreplay -j). Lateness is measured
-	// against the shifted schedule.
-	Jump bool
-}
 
 // running is a replay's shared state.
 type running struct {
 	Options
-	fps fingerprint.Cache
+	ex    Executor
+	sink  func(*Result)
+	watch *watcher
+
+	speed   float64
+	started time.Time
+	base    int64 // workload time (µs) at the replay's zero
+	// readAheadUS is how far ahead of the schedule the reader reads, in
+	// workload µs; windowUS the workload's reorder window.
+	readAheadUS, windowUS int64
 	// busy counts events handed to sessions and not yet done, for Jump.
 	busy atomic.Int64
 	// skew is how far Jump has moved the clock, in nanoseconds.
 	skew atomic.Int64
+	// mem is the memory queued events hold, peak its highest.
+	mem, peak atomic.Int64
+
+	mu      sync.Mutex // guards what follows
+	stalls  []Stall
+	spilled int64
+	diag    sync.WaitGroup
 }
 
-// Live holds figures of a running replay for a progress line or a metrics
-// endpoint. Its fields are updated atomically.
-type Live struct {
-	// OpenSessions counts sessions with a connection now.
-	OpenSessions atomic.Int64
-	// WorkloadUS is how far into the workload (µs of original time) the
-	// scheduler has handed out events.
-	WorkloadUS atomic.Int64
+// at is when an event at workload time us is due.
+func (rp *running) at(us int64) time.Time {
+	return rp.started.Add(time.Duration(float64(us-rp.base)*float64(time.Microsecond)/rp.speed) - time.Duration(rp.skew.Load()))
 }
 
-// Stats sums up a schedule run.
-type Stats struct {
-	Sessions   int
-	Statements int
-	OpenErrors int
-	// Reconnects counts connections lost mid-run and opened again.
-	Reconnects int
-	Started    time.Time
-	Finished   time.Time
-	// Scheduled is how long the replayed part of the workload lasts at
-	// the replay's speed, the yardstick for Finished - Started.
-	Scheduled time.Duration
-	// Jumped is how much idle time Jump skipped.
-	Jumped time.Duration
-	// CPU is the CPU time the replayer used, user and system.
-	CPU time.Duration
+// now is the schedule's position in workload µs.
+func (rp *running) nowUS() int64 {
+	el := time.Since(rp.started) + time.Duration(rp.skew.Load())
+	return rp.base + int64(float64(el.Microseconds())*rp.speed)
+}
+
+func (rp *running) addMem(n int64) {
+	if n == 0 {
+		return
+	}
+	v := rp.mem.Add(n)
+	if n > 0 {
+		for p := rp.peak.Load(); v > p && !rp.peak.CompareAndSwap(p, v); p = rp.peak.Load() {
+		}
+	}
+	if rp.Live != nil {
+		rp.Live.QueuedBytes.Store(v)
+	}
+}
+
+func (rp *running) warn(format string, args ...any) {
+	if rp.Warn != nil {
+		rp.Warn(fmt.Sprintf(format, args...))
+	}
 }
 
 // Run reads the workload from r and replays it through ex, calling sink
 // (from several goroutines; it must be safe for that) with each result.
 // It returns when every session has ended, r is exhausted, or ctx ends.
 func Run(ctx context.Context, r *parse.Reader, ex Executor, options Options, sink func(*Result)) (*Stats, error) {
-	opt := &running{Options: options}
-	speed := opt.Speed
-	if speed <= 0 {
-		speed = 1
-	}
-	if opt.Queue <= 0 {
-		opt.Queue = 256
-	}
-	if opt.Grace <= 0 {
-		opt.Grace = 5 * time.Second
-	}
+	rp := newRunning(r, ex, options, sink)
 	// ctx stops the scheduling; execCtx, which outlives it by the grace
 	// period, bounds the statements already sent.
 	execCtx, cancelExec := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelExec()
 	stop := context.AfterFunc(ctx, func() {
-		t := time.NewTimer(opt.Grace)
+		t := time.NewTimer(rp.Grace)
 		defer t.Stop()
 		select {
 		case <-t.C:
@@ -179,289 +92,242 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, options Options, sin
 	})
 	defer stop()
 	cpu0 := processCPU()
-	st := &Stats{Started: time.Now()}
-	base := r.Header().Start
-	var begin, end int64
-	if !opt.Begin.IsZero() {
-		begin = opt.Begin.UnixMicro()
-		base = max(base, begin)
-	}
-	if !opt.End.IsZero() {
-		end = opt.End.UnixMicro()
-	}
-	at := func(us int64) time.Time {
-		return st.Started.Add(time.Duration(float64(us-base)*float64(time.Microsecond)/speed) - time.Duration(opt.skew.Load()))
-	}
-	var last int64 = base
+	st := &Stats{Started: rp.started}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var watchDone sync.WaitGroup
+	watchDone.Add(1)
+	go func() { defer watchDone.Done(); rp.watch.loop(watchCtx) }()
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	sessions := map[uint64]chan *parse.Event{}
-	var readErr error
-	for {
-		ev, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			readErr = err
-			break
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		if ev.Session == nil {
-			continue
-		}
-		if end != 0 && ev.Time > end {
-			// Past the window: what is still open closes now.
-			break
-		}
-		if ev.Kind == parse.Statement && ev.Time < begin {
-			continue
-		}
-		q, ok := sessions[ev.Session.ID]
-		if !ok {
-			if ev.Kind == parse.Update {
-				continue
+	var smu sync.Mutex
+	last, readErr := rp.read(ctx, r, func(ss *session) {
+		st.Sessions++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ss.loop(ctx, execCtx)
+			smu.Lock()
+			st.Statements += ss.statements
+			st.Reconnects += ss.reconnects
+			if ss.openErr {
+				st.OpenErrors++
 			}
-			q = make(chan *parse.Event, opt.Queue)
-			sessions[ev.Session.ID] = q
-			st.Sessions++
-			wg.Add(1)
-			go func(s *parse.Session, q chan *parse.Event) {
-				defer wg.Done()
-				n, openErr, reconnects := runSession(ctx, execCtx, s, q, ex, at, sink, opt)
-				mu.Lock()
-				st.Statements += n
-				st.Reconnects += reconnects
-				if openErr {
-					st.OpenErrors++
-				}
-				mu.Unlock()
-			}(ev.Session, q)
-		}
-		if opt.Jump {
-			// Once nothing is running or waiting, the gap until this
-			// event is idle time in production too: skip it.
-			for gap := time.Until(at(ev.Time)); gap > 0 && ctx.Err() == nil; gap = time.Until(at(ev.Time)) {
-				if opt.busy.Load() == 0 {
-					opt.skew.Add(int64(gap))
-					break
-				}
-				sleepUntil(ctx, time.Now().Add(min(gap, 10*time.Millisecond)))
-			}
-		}
-		// Hand the event over no sooner than a little before it is due,
-		// so memory holds seconds of workload, not all of it.
-		if wait := time.Until(at(ev.Time)) - time.Second; wait > 0 {
-			select {
-			case <-time.After(wait):
-			case <-ctx.Done():
-			}
-		}
-		opt.busy.Add(1)
-		select {
-		case q <- ev:
-		case <-ctx.Done():
-			opt.busy.Add(-1)
-		}
-		last = max(last, ev.Time)
-		if opt.Live != nil {
-			opt.Live.WorkloadUS.Store(ev.Time - base)
-		}
-		if ev.Kind == parse.SessionEnd {
-			close(q)
-			delete(sessions, ev.Session.ID)
-		}
-	}
-	for _, q := range sessions {
-		close(q)
-	}
+			smu.Unlock()
+		}()
+	})
 	wg.Wait()
+	stopWatch()
+	watchDone.Wait()
+	rp.diag.Wait()
 	st.Finished = time.Now()
 	st.CPU = processCPU() - cpu0
-	st.Jumped = time.Duration(opt.skew.Load())
-	st.Scheduled = time.Duration(float64(last-base)*float64(time.Microsecond)/speed) - st.Jumped
+	st.Jumped = time.Duration(rp.skew.Load())
+	st.Scheduled = time.Duration(float64(last-rp.base)*float64(time.Microsecond)/rp.speed) - st.Jumped
+	st.PeakQueuedBytes = rp.peak.Load()
+	rp.mu.Lock()
+	st.Stalls, st.SpilledBytes = rp.stalls, rp.spilled
+	rp.mu.Unlock()
+	st.LockWaits = rp.watch.summary()
 	if readErr != nil {
 		return st, fmt.Errorf("read workload: %w", readErr)
 	}
 	return st, ctx.Err()
 }
 
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
+func newRunning(r *parse.Reader, ex Executor, opt Options, sink func(*Result)) *running {
+	rp := &running{Options: opt, ex: ex, sink: sink, speed: opt.Speed, started: time.Now(), base: r.Header().Start}
+	if rp.speed <= 0 {
+		rp.speed = 1
 	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
+	if rp.Grace <= 0 {
+		rp.Grace = 5 * time.Second
+	}
+	if rp.MemoryBudget <= 0 {
+		rp.MemoryBudget = 256 << 20
+	}
+	if rp.SpillDir == "" {
+		rp.SpillDir = os.TempDir()
+	}
+	rp.windowUS = r.Header().ReorderWindowMS * 1000
+	rp.readAheadUS = rp.windowUS + 1_000_000
+	if rp.ReadAhead > 0 {
+		rp.readAheadUS = max(rp.ReadAhead.Microseconds(), rp.windowUS)
+	}
+	if !opt.Begin.IsZero() {
+		rp.base = max(rp.base, opt.Begin.UnixMicro())
+	}
+	rp.watch = newWatcher(rp)
+	return rp
+}
+
+// read hands the workload's events to their sessions, starting a session
+// (through start) at its first event. It never waits for a session: only
+// for the schedule (it reads ReadAhead ahead of it) and, when queued
+// events fill the memory budget, for room, which it makes by moving the
+// biggest backlog to disk. It returns the latest event time it handed
+// out.
+func (rp *running) read(ctx context.Context, r *parse.Reader, start func(*session)) (int64, error) {
+	var begin, end int64
+	if !rp.Begin.IsZero() {
+		begin = rp.Begin.UnixMicro()
+	}
+	if !rp.End.IsZero() {
+		end = rp.End.UnixMicro()
+	}
+	sessions := map[uint64]*session{}
+	defer func() {
+		for _, ss := range sessions {
+			ss.q.close()
+		}
+	}()
+	last := rp.base
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return last, nil
+		}
+		if err != nil {
+			return last, err
+		}
+		if ctx.Err() != nil {
+			return last, nil
+		}
+		if ev.Session == nil {
+			// An error outside any session (a failed login).
+			continue
+		}
+		if end != 0 && ev.Time > end {
+			// Past the window: what is still open closes now.
+			return last, nil
+		}
+		if (ev.Kind == parse.Statement || ev.Kind == parse.Error) && ev.Time < begin {
+			continue
+		}
+		ss := sessions[ev.Session.ID]
+		if ss == nil {
+			if ev.Kind == parse.Update {
+				continue
+			}
+			ss = &session{s: ev.Session, rp: rp, q: newQueue()}
+			sessions[ev.Session.ID] = ss
+			start(ss)
+		}
+		if ev.Kind == parse.Update {
+			ss.q.update(ev)
+			continue
+		}
+		if !ev.Pipelined {
+			// The rest of a pipeline goes to its session at once: the
+			// session waits for it before sending any of it.
+			if rp.Jump {
+				rp.jump(ctx, ev.Time)
+			}
+			rp.waitForSchedule(ctx, ev.Time)
+			rp.makeRoom(ctx, sessions)
+		}
+		rp.busy.Add(1)
+		n, err := ss.q.push(ev)
+		if err != nil {
+			rp.warn("session %d: %v; its remaining statements are not replayed", ev.Session.ID, err)
+		}
+		rp.addMem(n)
+		last = max(last, ev.Time)
+		if rp.Live != nil {
+			rp.Live.WorkloadUS.Store(ev.Time - rp.base)
+		}
+		if ev.Kind == parse.SessionEnd {
+			ss.q.close()
+			delete(sessions, ev.Session.ID)
+		}
+	}
+}
+
+// waitForSchedule waits until an event at workload time us is no more
+// than the read-ahead ahead of the schedule.
+func (rp *running) waitForSchedule(ctx context.Context, us int64) {
+	if us-rp.readAheadUS <= rp.nowUS() {
+		return
+	}
+	sleepUntil(ctx, rp.at(us-rp.readAheadUS))
+}
+
+// jump waits until the event at us is due, or until nothing is running or
+// waiting: then the gap until it is idle time in production too, and the
+// clock skips it.
+func (rp *running) jump(ctx context.Context, us int64) {
+	for gap := time.Until(rp.at(us)); gap > 0 && ctx.Err() == nil; gap = time.Until(rp.at(us)) {
+		if rp.busy.Load() == 0 {
+			rp.skew.Add(int64(gap))
+			return
+		}
+		sleepUntil(ctx, time.Now().Add(min(gap, 10*time.Millisecond)))
+	}
+}
+
+// makeRoom keeps the queued events within the memory budget. A session
+// whose backlog holds a good share of it is stalled (one of its
+// statements runs long on the target): its backlog goes to disk and the
+// user is told what it waits for. Otherwise every session is keeping up
+// and the read-ahead itself is too big: the reader waits for them.
+func (rp *running) makeRoom(ctx context.Context, sessions map[uint64]*session) {
+	for rp.mem.Load() > rp.MemoryBudget && ctx.Err() == nil {
+		var big *session
+		var bigBytes int64
+		for _, ss := range sessions {
+			if b, _ := ss.q.backlog(); b > bigBytes {
+				big, bigBytes = ss, b
+			}
+		}
+		if big != nil && bigBytes >= rp.MemoryBudget/16 {
+			if rp.stall(big) {
+				continue
+			}
+		}
+		sleepUntil(ctx, time.Now().Add(5*time.Millisecond))
+	}
+}
+
+// stall moves a stalled session's backlog to disk and says so.
+func (rp *running) stall(ss *session) bool {
+	_, n := ss.q.backlog()
+	freed, err := ss.q.spillBacklog(rp.SpillDir)
+	if err != nil {
+		rp.warn("session %d is stalled with %d statements waiting, and its backlog can not go to disk: %v; the replay waits for it", ss.s.ID, n, err)
 		return false
 	}
-}
-
-// runSession replays one session's events in order.
-func runSession(ctx, execCtx context.Context, s *parse.Session, q <-chan *parse.Event, ex Executor, at func(int64) time.Time, sink func(*Result), opt *running) (n int, openErr bool, reconnects int) {
-	ss := &session{s: s, ex: ex, opt: opt}
-	defer ss.closeConn(context.WithoutCancel(ctx))
-	for ev := range q {
-		if ctx.Err() == nil {
-			n += ss.run(ctx, execCtx, ev, at(ev.Time), sink)
-		}
-		opt.busy.Add(-1)
+	if freed == 0 {
+		return false
 	}
-	return n, ss.openErr, ss.reconnects
-}
-
-// session is the connection state of one replayed session.
-type session struct {
-	s   *parse.Session
-	ex  Executor
-	opt *running
-
-	conn Conn
-	// opened: a connection was made once; lost: the session has none and
-	// should make one before its next statement.
-	opened, lost, openErr bool
-	reconnects            int
-	// prevEnd is when the session's previous statement finished: a
-	// statement due before that was held up by the target, not by us.
-	prevEnd time.Time
-}
-
-func (ss *session) closeConn(ctx context.Context) {
-	if ss.conn != nil {
-		ss.conn.Close(ctx)
-		ss.conn = nil
-		if ss.opt.Live != nil {
-			ss.opt.Live.OpenSessions.Add(-1)
+	rp.addMem(-freed)
+	if rp.Live != nil {
+		rp.Live.Stalled.Add(1)
+		rp.Live.SpilledBytes.Add(freed)
+	}
+	st := Stall{Session: ss.s.ID, Backlog: n}
+	if r := ss.q.current(); r != nil {
+		st.Index = r.events[0].Index
+		if !r.started.IsZero() {
+			st.HeldS = time.Since(r.started).Seconds()
 		}
 	}
-}
-
-func (ss *session) connected(c Conn) {
-	ss.conn, ss.lost = c, false
-	if ss.opened {
-		ss.reconnects++
-	}
-	ss.opened = true
-	if ss.opt.Live != nil {
-		ss.opt.Live.OpenSessions.Add(1)
-	}
-}
-
-// run replays one event due at due, and returns 1 for a statement.
-func (ss *session) run(ctx, execCtx context.Context, ev *parse.Event, due time.Time, sink func(*Result)) int {
-	opt := ss.opt
-	if !sleepUntil(ctx, due) {
-		return 0
-	}
-	switch ev.Kind {
-	case parse.SessionStart:
-		c, err := openWaiting(ctx, ss.ex, ss.s)
-		if err != nil {
-			// Try again before the session's next statement: in
-			// production the database or role it needs may have been
-			// created by another session just before, and a slower
-			// target may not have finished that yet.
-			ss.openErr, ss.lost = true, true
-			return 0
+	rp.mu.Lock()
+	rp.spilled += freed
+	i := len(rp.stalls)
+	rp.stalls = append(rp.stalls, st)
+	rp.mu.Unlock()
+	rp.diag.Add(1)
+	go func() {
+		defer rp.diag.Done()
+		waiting := rp.watch.explain(ss)
+		rp.mu.Lock()
+		rp.stalls[i].Waiting = waiting
+		rp.mu.Unlock()
+		if waiting != "" {
+			waiting = "; on the target it " + waiting
 		}
-		ss.connected(c)
-	case parse.SessionEnd:
-		ss.closeConn(ctx)
-	case parse.Statement:
-		cause := CauseReplayer
-		if ss.prevEnd.After(due) {
-			cause = CauseTarget
-		}
-		if ss.conn == nil && ss.lost {
-			// The connection was lost (killed backend, restarted target),
-			// or never made: the application would have connected again.
-			if c, err := ss.ex.Open(ctx, ss.s); err == nil {
-				ss.connected(c)
-			}
-			cause = CauseConnect
-		}
-		res := &Result{Session: ss.s.ID, Index: ev.Index, Scheduled: due, Started: time.Now()}
-		if res.Lateness() > time.Millisecond {
-			res.LateCause = cause
-		}
-		res.Fingerprint, _ = opt.fps.Lookup(ev.Text)
-		if ev.Err != nil {
-			res.Production = ev.Err.SQLState
-			if res.Production == "" {
-				res.Production = "unknown"
-			}
-		}
-		switch {
-		case ev.Skip != parse.Replayable:
-			res.Skipped, res.SkipReason = true, ev.Skip.String()
-		case !opt.IncludeSystem && reachesBeyond(ev.Text):
-			res.Skipped, res.SkipReason = true, "beyond_workload"
-		case ss.conn == nil:
-			res.Err = errors.New("no connection for this session")
-		default:
-			res.Outcome = execute(execCtx, ss.conn, ev)
-			if res.Err != nil && !ss.conn.Alive() && ctx.Err() == nil {
-				// The connection is gone (a killed backend, a restarted
-				// target, a network fault).
-				ss.closeConn(ctx)
-				ss.lost = true
-			}
-		}
-		ss.prevEnd = time.Now()
-		res.Latency = ss.prevEnd.Sub(res.Started)
-		sink(res)
-		return 1
-	}
-	return 0
-}
-
-// openWaiting opens a session's connection. When its database or role
-// does not exist yet it waits for it a while: in production another
-// session created it just before, and the target may be slower at that.
-func openWaiting(ctx context.Context, ex Executor, s *parse.Session) (Conn, error) {
-	deadline := time.Now().Add(15 * time.Second)
-	wait := 20 * time.Millisecond
-	for {
-		c, err := ex.Open(ctx, s)
-		if err == nil || !notYet(err) || time.Now().After(deadline) {
-			return c, err
-		}
-		if !sleepUntil(ctx, time.Now().Add(wait)) {
-			return nil, err
-		}
-		wait = min(2*wait, time.Second)
-	}
-}
-
-// notYet reports whether a connect error says the database or role is
-// missing (3D000, 28000): something a statement of the workload creates.
-func notYet(err error) bool {
-	var se interface{ SQLState() string }
-	if errors.As(err, &se) {
-		switch se.SQLState() {
-		case "3D000", "28000":
-			return true
-		}
-	}
-	return false
-}
-
-// execute runs one statement. A statement a client cancelled in
-// production (57014) is cancelled after its original duration, with a real
-// cancel request, so the target does the same work.
-func execute(ctx context.Context, conn Conn, ev *parse.Event) Outcome {
-	if ev.Err != nil && ev.Err.SQLState == "57014" && ev.Duration > 0 {
-		c, cancel := context.WithTimeout(ctx, time.Duration(ev.Duration)*time.Microsecond)
-		defer cancel()
-		return conn.Exec(c, ev)
-	}
-	return conn.Exec(ctx, ev)
+		rp.warn("session %d (%s@%s, application %q) is stalled: its statement %d has run %.0f s on the target and %d statements (%d MB) wait behind it%s. Its backlog goes to disk (%s) and the other sessions keep their schedule",
+			ss.s.ID, ss.s.User, ss.s.Database, ss.s.Application, st.Index, st.HeldS, n, freed>>20, waiting, rp.SpillDir)
+	}()
+	return true
 }
 
 // ShardFilter keeps the sessions of shard i of n (0 <= i < n), chosen by

@@ -76,7 +76,13 @@ func (f *fakeExec) Open(ctx context.Context, s *parse.Session) (Conn, error) {
 	return fakeConn{f, new(bool)}, nil
 }
 
-func (c fakeConn) Exec(ctx context.Context, ev *parse.Event) Outcome {
+func (c fakeConn) Run(ctx context.Context, unit []*parse.Event, outs []Outcome) {
+	for i, ev := range unit {
+		outs[i] = c.exec(ctx, ev)
+	}
+}
+
+func (c fakeConn) exec(ctx context.Context, ev *parse.Event) Outcome {
 	c.f.mu.Lock()
 	c.f.ran = append(c.f.ran, ev.Text)
 	c.f.mu.Unlock()

@@ -99,8 +99,26 @@ func layout(c *compare.Comparison, o Options) []section {
 		{"lateness p99 / max", ms(f.LatenessP99MS) + " / " + ms(f.LatenessMaxMS), ""},
 		{"statements >100 ms late", pct(100 * f.LateShare), ""},
 		{"schedule", schedule, ""},
+		{"production errors reproduced", fmt.Sprintf("%s of %s", num(c.Errors.Reproduced), num(c.Errors.Reproduced+c.Errors.MissingN)), ""},
+		{"pipelined (one Sync for several)", num(f.Pipelined), ""},
 	}})
 	fid.notes = append(fid.notes, f.Diagnosis...)
+	if f.Retyped > 0 {
+		fid.notes = append(fid.notes, fmt.Sprintf("%s statements were prepared again with parameter types declared (text): the target could not infer them from the logged values, which production's client had typed.", num(f.Retyped)))
+	}
+	if c.Errors.StandIns > 0 {
+		fid.notes = append(fid.notes, fmt.Sprintf("%s production errors at Bind were raised by a stand-in with the same SQLSTATE: the log does not have their parameter values (set log_parameter_max_length_on_error = -1 to capture them).", num(c.Errors.StandIns)))
+	}
+	for _, st := range f.Stalls {
+		n := fmt.Sprintf("Session %d stalled behind its statement %d (%.0f s on the target, %s statements waiting)", st.Session, st.Index, st.HeldS, num(int64(st.Backlog)))
+		if st.Waiting != "" {
+			n += ": it " + st.Waiting
+		}
+		fid.notes = append(fid.notes, n+".")
+	}
+	for _, lw := range f.LockWaits {
+		fid.notes = append(fid.notes, fmt.Sprintf("%s statements of %d sessions waited on the target for a lock held by %s (longest %.1f s).", num(lw.Statements), lw.Sessions, lw.BlockedBy, lw.MaxS))
+	}
 	out = append(out, fid)
 
 	cm := section{charts: true, title: "Cluster metrics (baseline: capture window; candidate: replay window)"}
@@ -187,8 +205,20 @@ func layout(c *compare.Comparison, o Options) []section {
 	} else {
 		errs.lines = append(errs.lines, "No statement failed on the candidate that worked in production.")
 	}
+	if len(c.Errors.Missing) > 0 {
+		errs.lines = append(errs.lines, fmt.Sprintf("%s statements that failed in production did not fail on the candidate: the replay diverged from production there (or the candidate behaves differently).", num(c.Errors.MissingN)))
+		mt := et("Failed in production, not on the candidate", c.Errors.Missing)
+		mt.header = append(mt.header, "why")
+		for i, e := range c.Errors.Missing {
+			mt.rows[i] = append(mt.rows[i], e.Reason)
+		}
+		errs.tables = append(errs.tables, mt)
+	}
 	if len(c.Errors.Both) > 0 {
 		errs.tables = append(errs.tables, et("Failed in production too", c.Errors.Both))
+	}
+	if c.Errors.Outside > 0 {
+		errs.notes = append(errs.notes, fmt.Sprintf("%s production errors belong to no session (failed logins) and are not replayed.", num(c.Errors.Outside)))
 	}
 	out = append(out, errs)
 

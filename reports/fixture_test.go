@@ -9,6 +9,7 @@ import (
 
 	"github.com/pgrehearse/pgrehearse/compare"
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
+	"github.com/pgrehearse/pgrehearse/replay"
 )
 
 // fixture is a fixed comparison document: a NO-GO (new errors, CPU), with
@@ -32,7 +33,8 @@ func fixture() *compare.Comparison {
 			ReplayStart: start.Add(time.Hour), ReplayEnd: start.Add(time.Hour + 6*time.Minute + 2*time.Second),
 			Speed: 1, Shards: 2, Statements: 163397, Replayed: 163392, Skipped: map[string]int64{"copy": 5},
 			Sessions: 38, OriginalSessions: 38, PeakSessions: 21, OriginalPeakActive: 19, ReplayPeakActive: 19, LatenessP99MS: 54.2, LatenessMaxMS: 693, LateShare: 0.0009,
-			DurationS: 362, OriginalS: 360,
+			DurationS: 362, OriginalS: 360, Pipelined: 1204, Retyped: 3,
+			LockWaits: []replay.LockWait{{BlockedBy: "session 7", Sessions: 3, Statements: 12, MaxS: 0.4}},
 		},
 		Latency: compare.Latency{
 			Basis:     "baseline: server-side durations from the log; candidate: client-side latency minus the round trip measured before the replay",
@@ -54,7 +56,8 @@ func fixture() *compare.Comparison {
 		Errors: compare.Errors{
 			New:   []compare.ErrorCount{{SQLState: "42883", Fingerprint: "99aa88bb77cc66dd", Query: "SELECT to_tsvector(?, body) FROM docs WHERE id = ?", Count: 12}},
 			Both:  []compare.ErrorCount{{SQLState: "23505", Fingerprint: "5566778899aabbcc", Query: "INSERT INTO users (email) VALUES (?)", Count: 4}},
-			Total: 16, NewN: 12,
+			Missing: []compare.ErrorCount{{SQLState: "40P01", Fingerprint: "2233445566778899", Query: "UPDATE accounts SET balance = balance + ? WHERE id = ?", Count: 1, Reason: "succeeded"}},
+			Total: 16, NewN: 12, MissingN: 1, Reproduced: 4, StandIns: 1, Outside: 1,
 		},
 		DefaultGates: false,
 		Warnings:     []string{"baseline: CloudWatch returned 5-minute points for read_iops: the window is older than 15 days"},

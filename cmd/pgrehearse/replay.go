@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -39,6 +41,9 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	candMetrics := fs.String("candidate-metrics", "", "with pg:DSN, sample the candidate's statistics every second while replaying, into --samples")
 	samplesOut := fs.String("samples", "", "samples file for --candidate-metrics pg:DSN (default: the results file's name with .samples.jsonl)")
 	includeSystem := fs.Bool("include-system", false, "also replay statements that act beyond the workload (ALTER SYSTEM, pg_terminate_backend, COPY ... PROGRAM)")
+	memBudget := fs.Int("memory-budget", 256, "MB of memory for statements waiting for their session; a stalled session's backlog beyond its share goes to disk")
+	readAhead := fs.Duration("read-ahead", 0, "how far ahead of the schedule (workload time) to read (default: the workload's reorder window + 1s)")
+	spillDir := fs.String("spill-dir", "", "directory for stalled sessions' backlogs (default: the system's temp directory)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -121,7 +126,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	hdr := replay.ResultsHeader{Target: safe, Speed: *speed, Workload: fs.Arg(0), Shard: *shard, Jump: *jump,
+	hdr := replay.ResultsHeader{Target: safe, Speed: *speed, Workload: fs.Arg(0), WorkloadID: r.Header().ID, Shard: *shard, Jump: *jump,
 		CaptureStart: time.UnixMicro(r.Header().Start).UTC().Format(time.RFC3339Nano),
 		Started:      time.Now().UTC().Format(time.RFC3339Nano), RTTUS: rtt.Microseconds()}
 	if !window.Begin.IsZero() {
@@ -156,6 +161,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		defer srv.Close()
 		fmt.Fprintf(env.stderr, "metrics at http://%s/metrics\n", ln.Addr())
 	}
+	var warnMu sync.Mutex
 	stopProgress := func() {}
 	if env.stderrTTY && !*quiet {
 		done := make(chan struct{})
@@ -168,7 +174,9 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 			for {
 				select {
 				case <-t.C:
+					warnMu.Lock()
 					fmt.Fprintf(env.stderr, "\r\033[K%s", mon.Line())
+					warnMu.Unlock()
 				case <-done:
 					fmt.Fprint(env.stderr, "\r\033[K")
 					return
@@ -184,7 +192,19 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		}
 		fmt.Fprintf(env.stderr, "sampling the candidate into %s\n", *samplesOut)
 	}
-	st, runErr := replay.Run(ctx, r, ex, replay.Options{Speed: *speed, IncludeSystem: *includeSystem, Live: live, Begin: window.Begin, End: window.End, Jump: *jump}, rw.Add)
+	warn := func(msg string) {
+		warnMu.Lock()
+		defer warnMu.Unlock()
+		if env.stderrTTY {
+			// Over the progress line.
+			fmt.Fprint(env.stderr, "\r\033[K")
+		}
+		fmt.Fprintf(env.stderr, "pgrehearse: warning: %s\n", msg)
+	}
+	opts := replay.Options{Speed: *speed, IncludeSystem: *includeSystem, Live: live, Begin: window.Begin, End: window.End, Jump: *jump,
+		MemoryBudget: int64(*memBudget) << 20, ReadAhead: *readAhead, SpillDir: *spillDir, Warn: warn}
+	st, runErr := replay.Run(ctx, r, ex, opts, rw.Add)
+	ex.Close(context.WithoutCancel(ctx))
 	stopProgress()
 	stopSampling()
 	interrupted := errors.Is(runErr, context.Canceled) || ctx.Err() != nil
@@ -197,8 +217,10 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		enc.SetIndent("", "  ")
 		enc.Encode(sum)
 	} else {
-		fmt.Fprintf(env.stderr, "replayed %d of %d statements in %d sessions (%d skipped, %d errors, %d new); lateness p99 %.1f ms, max %.1f ms; latency p50 %.2f ms, p99 %.2f ms; results in %s\n",
-			sum.Replayed, sum.Statements, sum.Sessions, sum.Skipped, sum.Errors, sum.NewErrors, sum.LatenessP99MS, sum.LatenessMaxMS, sum.LatencyP50MS, sum.LatencyP99MS, *out)
+		fmt.Fprintf(env.stderr, "replayed %d of %d statements in %d sessions (%d skipped, %d pipelined); lateness p99 %.1f ms, max %.1f ms; latency p50 %.2f ms, p99 %.2f ms; results in %s\n",
+			sum.Replayed, sum.Statements, sum.Sessions, sum.Skipped, sum.Pipelined, sum.LatenessP99MS, sum.LatenessMaxMS, sum.LatencyP50MS, sum.LatencyP99MS, *out)
+		fmt.Fprintf(env.stderr, "errors: %d on the target; of production's %d, %d reproduced, %d missing%s; %d new\n",
+			sum.Errors, sum.ProductionErrors, sum.Reproduced, sum.ProductionErrors-sum.Reproduced, missingWhy(sum.Missing), sum.NewErrors)
 		fmt.Fprintf(env.stderr, "took %.1f s for %.1f s of workload at speed %g; replayer CPU %.1f s\n", sum.DurationS, sum.ScheduledS, *speed, sum.ReplayerCPUS)
 	}
 	if sum.BehindSchedule {
@@ -244,4 +266,17 @@ func checkTarget(ctx context.Context, cfg *pgconn.Config, readOnly bool, baselin
 	}
 	slices.Sort(rtts)
 	return rtts[len(rtts)/2], nil
+}
+
+// missingWhy lists the reasons production errors were not reproduced.
+func missingWhy(m map[string]int64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	var parts []string
+	for k, n := range m {
+		parts = append(parts, fmt.Sprintf("%s %d", k, n))
+	}
+	sort.Strings(parts)
+	return " (" + strings.Join(parts, ", ") + ")"
 }

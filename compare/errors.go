@@ -1,0 +1,126 @@
+package compare
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"github.com/pgrehearse/pgrehearse/parse"
+	"github.com/pgrehearse/pgrehearse/parse/fingerprint"
+	"github.com/pgrehearse/pgrehearse/replay"
+)
+
+// Errors: each result is set beside what production did at the same
+// statement, which compare reads from the workload (late news included):
+// a statement that failed here but not there is new, one that failed
+// there but not here is missing, and both are divergences.
+
+type errorKey struct{ state, fp, reason string }
+
+// errorTally counts results' errors against production's.
+type errorTally struct {
+	newErrs, both, missing map[errorKey]int64
+	reproduced, standIns   int64
+	// With ShowParams: the first failing statement of each new error.
+	showParams bool
+	examples   map[errorKey]*Example
+	wanted     map[stmtKey]*Example
+}
+
+func newErrorTally(showParams bool) *errorTally {
+	return &errorTally{newErrs: map[errorKey]int64{}, both: map[errorKey]int64{}, missing: map[errorKey]int64{},
+		showParams: showParams, examples: map[errorKey]*Example{}, wanted: map[stmtKey]*Example{}}
+}
+
+// add counts one result line; prod is production's SQLSTATE there.
+func (t *errorTally) add(l *replay.ResultLine, prod string) {
+	got := l.SQLState
+	sent := l.Skipped == ""
+	switch replay.MatchError(prod, got, sent) {
+	case replay.Reproduced:
+		t.both[errorKey{got, l.FP, ""}]++
+		t.reproduced++
+		if l.StandIn {
+			t.standIns++
+		}
+	case replay.New, replay.Changed:
+		k := errorKey{got, l.FP, ""}
+		t.newErrs[k]++
+		if t.showParams && t.examples[k] == nil {
+			ex := &Example{Session: l.Session, Index: l.Index}
+			t.examples[k] = ex
+			t.wanted[stmtKey{l.Session, int32(l.Index), l.EventKind() == parse.Error}] = ex
+		}
+	}
+	if reason := replay.MissingReason(prod, got, l.Skipped); reason != "" {
+		t.missing[errorKey{prod, l.FP, reason}]++
+	}
+}
+
+// fill writes the errors into the comparison, with query texts.
+func (t *errorTally) fill(ctx context.Context, c *Comparison, queries queryTable, workload string) error {
+	list := func(m map[errorKey]int64) []ErrorCount {
+		var out []ErrorCount
+		for k, n := range m {
+			e := ErrorCount{SQLState: k.state, Fingerprint: k.fp, Count: n, Reason: k.reason}
+			if id, err := fingerprint.ParseID(k.fp); err == nil && queries[id] != nil {
+				e.Query = queries[id].text
+			}
+			out = append(out, e)
+		}
+		sort.Slice(out, func(i, j int) bool {
+			a, b := out[i], out[j]
+			return a.Count > b.Count || a.Count == b.Count && (a.Fingerprint < b.Fingerprint || a.Fingerprint == b.Fingerprint && a.SQLState+a.Reason < b.SQLState+b.Reason)
+		})
+		return out
+	}
+	e := &c.Errors
+	e.New, e.Both, e.Missing = list(t.newErrs), list(t.both), list(t.missing)
+	e.Reproduced, e.StandIns = t.reproduced, t.standIns
+	if len(t.wanted) > 0 {
+		if err := fillExamples(ctx, workload, t.wanted); err != nil {
+			return err
+		}
+		for i := range e.New {
+			n := &e.New[i]
+			n.Example = t.examples[errorKey{n.SQLState, n.Fingerprint, ""}]
+		}
+	}
+	e.NewN, e.MissingN = 0, 0
+	for _, x := range e.New {
+		e.NewN += x.Count
+	}
+	for _, x := range e.Missing {
+		e.MissingN += x.Count
+	}
+	e.Total = e.NewN
+	for _, x := range e.Both {
+		e.Total += x.Count
+	}
+	return nil
+}
+
+// fillExamples reads the workload again for the statements wanted, by
+// session and index, and fills in their text and parameters.
+func fillExamples(ctx context.Context, path string, wanted map[stmtKey]*Example) error {
+	left := len(wanted)
+	return eachEvent(ctx, path, func(ev *parse.Event) bool {
+		if ev.Session == nil || ev.Kind != parse.Statement && ev.Kind != parse.Error {
+			return true
+		}
+		ex := wanted[stmtKey{ev.Session.ID, int32(ev.Index), ev.Kind == parse.Error}]
+		if ex == nil {
+			return true
+		}
+		ex.Text = ev.Text
+		for _, p := range ev.Params {
+			if p.Null {
+				ex.Params = append(ex.Params, "NULL")
+			} else {
+				ex.Params = append(ex.Params, "'"+strings.ReplaceAll(p.Value, "'", "''")+"'")
+			}
+		}
+		left--
+		return left > 0
+	})
+}

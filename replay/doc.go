@@ -1,0 +1,22 @@
+// Package replay is the second stage of pgrehearse: it runs a workload
+// (from package parse) against a candidate cluster with the original
+// timing, concurrency and protocol, and records what happened in a results
+// stream that package compare reads.
+//
+// Every original session gets its own goroutine and, through an Executor,
+// its own connection. A statement starts no earlier than its original
+// offset divided by the speed factor, and never before the session's
+// previous statement has finished. One reader hands events to the
+// sessions' queues and never waits for any of them, so a session blocked
+// on a lock holds up only itself; memory is bounded by one budget for the
+// whole replay, and the backlog of a stalled session goes to disk when it
+// grows past its share. Statements production sent before one Sync (one
+// implicit transaction) are sent in one pipeline, and errors production
+// had at Parse or Bind are raised again at their place, so every session
+// goes through the same transaction states as in production.
+//
+// Cancellation: when ctx passed to Run ends, no further statement is
+// started; statements already running get Options.Grace to finish, then
+// they are cancelled with a cancel request. Run returns after every
+// session goroutine has ended.
+package replay

@@ -1,0 +1,160 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrehearse/pgrehearse/parse"
+)
+
+// Parameter types. The log keeps parameter values, not the types the
+// client declared for them: pgJDBC declares setString as varchar, so a
+// statement such as "$1 IS NULL OR kind = $2" parses in production and
+// fails on the target with 42P18 when prepared untyped. When the target
+// says it can not infer a type, the parameters it names are declared text
+// (what the log's values are), the statement is prepared again, and the
+// types are remembered for every session.
+
+const oidText = 25
+
+// typeCache remembers per statement text what the target needs declared:
+// nil for nothing.
+type typeCache struct {
+	mu sync.RWMutex
+	m  map[string][]uint32
+}
+
+func (c *typeCache) lookup(text string) ([]uint32, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	oids, ok := c.m[text]
+	return oids, ok
+}
+
+func (c *typeCache) get(text string) []uint32 {
+	oids, _ := c.lookup(text)
+	return oids
+}
+
+func (c *typeCache) set(text string, oids []uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string][]uint32{}
+	}
+	c.m[text] = oids
+}
+
+// typesFor returns the parameter types to declare for ev. Inside a
+// transaction block a failed Parse would abort a transaction production
+// completed, so there a statement with parameters not met before is first
+// prepared on a probe connection, outside any transaction, to learn
+// whether the target needs types.
+func (p *pgConn) typesFor(ctx context.Context, ev *parse.Event) []uint32 {
+	if oids, ok := p.x.types.lookup(ev.Text); ok {
+		return oids
+	}
+	if ev.Err != nil || maxPlaceholder(ev.Text) == 0 || p.c.TxStatus() != 'T' {
+		return nil
+	}
+	return p.x.probe(ctx, p.s, ev.Text)
+}
+
+// retype learns the types a statement needs after its Parse failed with a
+// type error production did not have. It can only do so outside a
+// transaction block: a Parse that failed there has aborted it.
+func (p *pgConn) retype(ctx context.Context, ev *parse.Event, oids []uint32, o Outcome) ([]uint32, bool) {
+	if _, ok := typeError(o.SQLState, message(o.Err)); !ok || p.c.TxStatus() != 'I' {
+		return nil, false
+	}
+	learned, ok := learnTypes(ctx, p.c, ev.Text, oids)
+	if !ok || learned == nil {
+		return nil, false
+	}
+	p.x.types.set(ev.Text, learned)
+	return learned, true
+}
+
+// learnTypes prepares text unnamed on c, outside any transaction, declaring
+// text for each parameter the server can not infer, until it parses. It
+// returns the types (nil when none were needed) and whether it parsed.
+func learnTypes(ctx context.Context, c *pgconn.PgConn, text string, oids []uint32) ([]uint32, bool) {
+	n := maxPlaceholder(text)
+	for range n + 1 {
+		_, err := c.Prepare(ctx, "", text, oids)
+		if err == nil {
+			return oids, true
+		}
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) {
+			return nil, false
+		}
+		param, ok := typeError(pe.Code, pe.Message)
+		if !ok {
+			return nil, false
+		}
+		next := widen(oids, n, param)
+		if next == nil {
+			return nil, false
+		}
+		oids = next
+	}
+	return nil, false
+}
+
+// widen declares parameter param (1-based) text, or every undeclared one
+// when param is 0. It returns nil when that changes nothing.
+func widen(oids []uint32, n, param int) []uint32 {
+	next := make([]uint32, n)
+	copy(next, oids)
+	changed := false
+	for i := range next {
+		if (param == 0 || param == i+1) && next[i] == 0 {
+			next[i] = oidText
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return next
+}
+
+func message(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	return ""
+}
+
+// probe learns on a connection of the session's user and database, outside
+// any transaction, which parameter types text needs. What it can not find
+// out (a statement on a table only the session's transaction can see) is
+// left to the server to infer.
+func (x *PGExecutor) probe(ctx context.Context, s *parse.Session, text string) []uint32 {
+	cfg := x.config(s)
+	key := [2]string{cfg.User, cfg.Database}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	c := x.probes[key]
+	if c == nil || c.IsClosed() {
+		cfg.RuntimeParams["application_name"] = "pgrehearse-probe"
+		var err error
+		if c, err = pgconn.ConnectConfig(ctx, cfg); err != nil {
+			return nil
+		}
+		if x.probes == nil {
+			x.probes = map[[2]string]*pgconn.PgConn{}
+		}
+		x.probes[key] = c
+	}
+	oids, ok := learnTypes(ctx, c, text, nil)
+	if ok {
+		x.types.set(text, oids)
+	}
+	return oids
+}

@@ -38,7 +38,8 @@ type Captured struct {
 	Took time.Duration
 }
 
-// TargetLogs returns the target's csvlog files; stop the target first so
+// TargetLogs returns the target's csvlog files. Stop the target first
+// (StopSmart, so replayed sessions end by their own disconnection) so that
 // its logger has written everything.
 func (c *Captured) TargetLogs() ([]string, error) {
 	return logFiles(c.Target.LogDir(), ".csv")
@@ -81,7 +82,9 @@ func Capture(t testing.TB, sc Scenario) *Captured {
 	start := time.Now()
 	runErr := sc.Run(ctx, d)
 	took := time.Since(start)
-	if err := c.Stop(ctx); err != nil {
+	// A smart stop lets the last backends finish their disconnection: a
+	// fast one could end them with a FATAL production never had.
+	if err := c.StopSmart(ctx); err != nil {
 		t.Fatalf("scenario %s: stop the capture cluster: %v", sc.Name, err)
 	}
 	if runErr != nil {

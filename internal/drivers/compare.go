@@ -195,11 +195,21 @@ func (d *Diff) compareSessions(label string, c, t *Session, capturePrepares bool
 }
 
 // unaligned reports a run of capture items the target lacks and target
-// items the capture lacks. Statements on both sides pair up as text
-// mismatches; the rest are missing or extra; errors among them are
-// production errors not reproduced or new errors.
+// items the capture lacks. A statement the target only has as an error of
+// the same text failed at Parse or Bind there: it is missing, and its
+// error is new. Other statements on both sides pair up as text
+// mismatches; the rest are missing or extra.
 func (d *Diff) unaligned(label string, c, t *Session, dels, ins []int) {
-	var cs, ts []int
+	failed := map[string][]int{} // text -> target error items
+	var ts []int
+	for _, j := range ins {
+		if it := t.Items[j]; it.Error {
+			failed[it.Text] = append(failed[it.Text], j)
+		} else {
+			ts = append(ts, j)
+		}
+	}
+	var cs []int
 	for _, i := range dels {
 		it := c.Items[i]
 		if it.Error {
@@ -207,16 +217,19 @@ func (d *Diff) unaligned(label string, c, t *Session, dels, ins []int) {
 				Capture: describeError(it), Target: "nothing: no such error on the target"})
 			continue
 		}
+		if js := failed[it.Text]; len(js) > 0 {
+			j := js[0]
+			failed[it.Text] = js[1:]
+			d.failedOnTarget(label, i, j, it, t.Items[j])
+			continue
+		}
 		cs = append(cs, i)
 	}
 	for _, j := range ins {
-		it := t.Items[j]
-		if it.Error {
+		if it := t.Items[j]; it.Error && contains(failed[it.Text], j) {
 			d.add(Finding{Kind: NewError, Session: label, CaptureIndex: -1, TargetIndex: j, TargetLine: it.Line,
 				Capture: "no such error in production", Target: describeError(it)})
-			continue
 		}
-		ts = append(ts, j)
 	}
 	for len(cs) > 0 && len(ts) > 0 {
 		i, j := cs[0], ts[0]
@@ -244,6 +257,29 @@ func (d *Diff) unaligned(label string, c, t *Session, dels, ins []int) {
 				Capture: "no such statement in production", Target: describeError(it)})
 		}
 	}
+}
+
+// failedOnTarget reports a statement production executed that failed at
+// Parse or Bind on the target.
+func (d *Diff) failedOnTarget(label string, i, j int, c, t Item) {
+	f := Finding{Session: label, CaptureIndex: i, TargetIndex: j, CaptureLine: c.Line, TargetLine: t.Line}
+	f.Kind, f.Capture, f.Target = MissingStatement, describe(c), "not executed: failed at Parse/Bind with "+t.Err.SQLState
+	d.add(f)
+	f.Kind, f.Capture, f.Target = NewError, "production executed it: "+describe(c), describeError(t)
+	d.add(f)
+	if c.Err != nil {
+		f.Kind, f.Capture, f.Target = ErrorNotReproduced, describeError(c), describeError(t)
+		d.add(f)
+	}
+}
+
+func contains(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // missingItems reports the items of a session that was not replayed.

@@ -108,7 +108,7 @@ func logOf(ctx context.Context, t *testing.T, setup string, work func(dsn string
 	}
 	admin.Close(ctx)
 	work(dsn)
-	if err := c.Stop(ctx); err != nil {
+	if err := c.StopSmart(ctx); err != nil {
 		t.Fatal(err)
 	}
 	paths, err := logFiles(c.LogDir(), ".csv")

@@ -47,7 +47,9 @@ func testDriver(t *testing.T, sc drivers.Scenario) {
 		t.Fatal(err)
 	}
 	st := replayOnto(ctx, t, workload.Bytes(), capt.Target)
-	if err := capt.Target.Stop(ctx); err != nil {
+	// Smart: the replayed sessions end by their own disconnection, not
+	// by a FATAL of the shutdown.
+	if err := capt.Target.StopSmart(ctx); err != nil {
 		t.Fatal(err)
 	}
 	targetLogs, err := capt.TargetLogs()
@@ -61,7 +63,7 @@ func testDriver(t *testing.T, sc drivers.Scenario) {
 		t.Fatal(err)
 	}
 	d := drivers.Compare(capLog, tgtLog)
-	t.Logf("%s: driver ran %v, replay %v (%d sessions, %d statements, %d connect errors); production errors by SQLSTATE %s",
+	t.Logf("%s: driver ran %v; replay ran %v: sessions %d, statements %d, connect errors %d; production errors by SQLSTATE: %s",
 		sc.Name, capt.Took.Round(time.Millisecond), st.Finished.Sub(st.Started).Round(time.Millisecond),
 		st.Sessions, st.Statements, st.OpenErrors, formatCounts(capLog.Errors()))
 	t.Logf("%s: %s", sc.Name, d.Summary())

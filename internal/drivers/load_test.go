@@ -19,6 +19,7 @@ func TestLoadScenarios(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			sc, _ := Lookup(name)
 			capt := Capture(t, sc)
+			KeepLogs(t, name, "capture", capt.Logs)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			l, err := ReadLog(ctx, capt.Logs)

@@ -279,13 +279,21 @@ func (c *Cluster) DSN(user, db string) string {
 
 // Stop stops the server (fast shutdown) and leaves the files; calling it
 // again does nothing.
-func (c *Cluster) Stop(ctx context.Context) error {
+func (c *Cluster) Stop(ctx context.Context) error { return c.stop(ctx, "fast") }
+
+// StopSmart stops the server once every client has disconnected (smart
+// shutdown, for at most a minute): sessions that are closing as it is
+// called end with their own disconnection in the log, not with the
+// shutdown's FATAL.
+func (c *Cluster) StopSmart(ctx context.Context) error { return c.stop(ctx, "smart") }
+
+func (c *Cluster) stop(ctx context.Context, mode string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopped {
 		return nil
 	}
-	out, err := c.run(ctx, "pg_ctl", "-D", c.data, "-m", "fast", "-w", "stop")
+	out, err := c.run(ctx, "pg_ctl", "-D", c.data, "-m", mode, "-w", "-t", "60", "stop")
 	if err != nil && !bytes.Contains(out, []byte("is the server running")) {
 		return fmt.Errorf("stop PostgreSQL on port %d: %w\n%s", c.port, err, tail(out))
 	}

@@ -3,6 +3,9 @@ package pgcluster
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,5 +101,42 @@ func TestMissingBinaries(t *testing.T) {
 	_, err = Start(context.Background(), Options{})
 	if !errors.Is(err, ErrNoBinaries) {
 		t.Fatalf("Start without binaries: %v", err)
+	}
+}
+
+// TestStopSmartWaitsForClients: a smart stop waits for the open session
+// to end, and the session ends without the shutdown's FATAL.
+func TestStopSmartWaitsForClients(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := Start(ctx, Options{Settings: []string{"log_disconnections = on"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	conn, err := pgx.Connect(ctx, c.DSN("postgres", "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- c.StopSmart(ctx) }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("StopSmart returned (%v) while a client was connected", err)
+	case <-time.After(700 * time.Millisecond):
+	}
+	if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("the open session stopped working during a smart shutdown: %v", err)
+	}
+	conn.Close(ctx)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	log, err := os.ReadFile(filepath.Join(c.LogDir(), "postgresql.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(log), "FATAL") || !strings.Contains(string(log), "disconnection: session time") {
+		t.Errorf("the session did not end by its own disconnection:\n%s", log)
 	}
 }

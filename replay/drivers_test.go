@@ -79,6 +79,7 @@ func testDriver(t *testing.T, sc drivers.Scenario) {
 		{"same parameters", []drivers.Kind{drivers.ParamMismatch}},
 		{"every production error reproduced with its SQLSTATE", []drivers.Kind{drivers.ErrorNotReproduced}},
 		{"no new errors", []drivers.Kind{drivers.NewError}},
+		{"statements production sent before one Sync in one implicit transaction", []drivers.Kind{drivers.GroupingMismatch}},
 	} {
 		if s := d.Format(c.kinds...); s != "" {
 			t.Errorf("%s: want %s; got\n%s", sc.Name, c.what, strings.TrimRight(s, "\n"))
@@ -102,7 +103,9 @@ func replayOnto(ctx context.Context, t *testing.T, workload []byte, target *pgcl
 	defer r.Close()
 	var mu sync.Mutex
 	var results int
-	st, err := Run(ctx, r, &PGExecutor{Config: cfg}, Options{Speed: 1}, func(*Result) {
+	ex := &PGExecutor{Config: cfg}
+	defer ex.Close(ctx)
+	st, err := Run(ctx, r, ex, Options{Speed: 1}, func(*Result) {
 		mu.Lock()
 		results++
 		mu.Unlock()

@@ -27,8 +27,9 @@ type PGExecutor struct {
 	// ReadOnly runs every session with default_transaction_read_only.
 	ReadOnly bool
 
-	types typeCache
-	mu    sync.Mutex
+	types   typeCache
+	probeMu sync.Mutex
+	mu      sync.Mutex
 	// monitor asks the target about waits; probes prepare statements
 	// outside any session's transaction to learn parameter types.
 	monitor *pgconn.PgConn
@@ -88,6 +89,8 @@ func (x *PGExecutor) Close(ctx context.Context) {
 		x.monitor.Close(ctx)
 		x.monitor = nil
 	}
+	x.probeMu.Lock()
+	defer x.probeMu.Unlock()
 	for k, c := range x.probes {
 		c.Close(ctx)
 		delete(x.probes, k)
@@ -213,10 +216,6 @@ func (p *pgConn) prepare(ctx context.Context, ev *parse.Event) (retyped bool, er
 
 // reproduce raises a production error of an Error event again.
 func (p *pgConn) reproduce(ctx context.Context, ev *parse.Event) Outcome {
-	state := ""
-	if ev.Err != nil {
-		state = ev.Err.SQLState
-	}
 	switch planError(ev) {
 	case reproSimple:
 		_, err := p.c.Exec(ctx, ev.Text).ReadAll()
@@ -231,7 +230,7 @@ func (p *pgConn) reproduce(ctx context.Context, ev *parse.Event) Outcome {
 			return outcome(0, err)
 		}
 	}
-	_, err := p.c.Exec(ctx, standIn(state, ev.Step)).ReadAll()
+	_, err := p.c.Exec(ctx, standIn(ev)).ReadAll()
 	o := outcome(0, err)
 	o.StandIn = true
 	return o
@@ -242,9 +241,6 @@ func (p *pgConn) reproduce(ctx context.Context, ev *parse.Event) Outcome {
 func pipelineable(unit []*parse.Event) bool {
 	for _, ev := range unit {
 		if ev.Kind == parse.Statement && ev.Protocol == parse.Simple {
-			return false
-		}
-		if ev.Kind == parse.Error && planError(ev) == reproParseThenStandIn {
 			return false
 		}
 	}

@@ -72,8 +72,6 @@ func (p *pgConn) pipelineOnce(ctx context.Context, unit []*parse.Event, outs []O
 				if err != nil {
 					failed = rq.ev
 				}
-			case *pgconn.StatementDescription:
-				p.prepared[rq.name] = rq.text
 			}
 			o.Done = time.Now()
 			continue
@@ -90,6 +88,9 @@ func (p *pgConn) pipelineOnce(ctx context.Context, unit []*parse.Event, outs []O
 		outs[rq.ev] = outcome(0, err)
 		outs[rq.ev].Done = time.Now()
 		failed = rq.ev
+		if rq.prepare && rq.name != "" {
+			delete(p.prepared, rq.name)
+		}
 		// The server skips everything up to the Sync; pgconn drops the
 		// requests it will get no answer for.
 		break
@@ -115,7 +116,7 @@ func (p *pgConn) pipelineOnce(ctx context.Context, unit []*parse.Event, outs []O
 		}
 		ev := unit[failed]
 		if ev.Kind == parse.Statement && ev.Err == nil && p.c.TxStatus() == 'I' {
-			_, ok := p.retype(ctx, ev, p.x.types.get(ev.Text), outs[failed])
+			_, ok := p.retype(ctx, ev, p.x.types.get(p.s.Database, ev.Text), outs[failed])
 			return ok
 		}
 	}
@@ -125,6 +126,8 @@ func (p *pgConn) pipelineOnce(ctx context.Context, unit []*parse.Event, outs []O
 // send queues the requests of one event of a pipeline.
 func (p *pgConn) send(ctx context.Context, pl *pgconn.Pipeline, i int, ev *parse.Event, reqs []request) []request {
 	if ev.Kind == parse.Error {
+		// In a pipeline there is no second try: an error the log lacks
+		// the values or types to reproduce is raised by a stand-in.
 		switch planError(ev) {
 		case reproParse:
 			pl.SendPrepare("", ev.Text, nil)
@@ -132,12 +135,12 @@ func (p *pgConn) send(ctx context.Context, pl *pgconn.Pipeline, i int, ev *parse
 		case reproBind, reproSimple:
 			pl.SendQueryParams(ev.Text, values(ev.Params), nil, nil, nil)
 		default:
-			pl.SendQueryParams(standIn(ev.Err.SQLState, ev.Step), nil, nil, nil, nil)
+			pl.SendQueryParams(standIn(ev), nil, nil, nil, nil)
 			return append(reqs, request{ev: i, standIn: true})
 		}
 		return append(reqs, request{ev: i})
 	}
-	oids := p.x.types.get(ev.Text)
+	oids := p.typesFor(ctx, ev)
 	if ev.Protocol == parse.Unnamed {
 		pl.SendQueryParams(ev.Text, values(ev.Params), oids, nil, nil)
 		return append(reqs, request{ev: i})
@@ -149,6 +152,9 @@ func (p *pgConn) send(ctx context.Context, pl *pgconn.Pipeline, i int, ev *parse
 			reqs = append(reqs, request{ev: i, prepare: true})
 		}
 		pl.SendPrepare(ev.Name, ev.Text, oids)
+		// Taken as prepared for the rest of the pipeline (a batch
+		// executes it many times); forgotten again if it fails.
+		p.prepared[ev.Name] = ev.Text
 		reqs = append(reqs, request{ev: i, prepare: true, name: ev.Name, text: ev.Text})
 	}
 	pl.SendQueryPrepared(ev.Name, values(ev.Params), nil, nil)

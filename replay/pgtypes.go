@@ -20,44 +20,45 @@ import (
 
 const oidText = 25
 
-// typeCache remembers per statement text what the target needs declared:
-// nil for nothing.
+// typeCache remembers per database and statement text what the target
+// needs declared: nil for nothing.
 type typeCache struct {
 	mu sync.RWMutex
-	m  map[string][]uint32
+	m  map[[2]string][]uint32
 }
 
-func (c *typeCache) lookup(text string) ([]uint32, bool) {
+func (c *typeCache) lookup(db, text string) ([]uint32, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	oids, ok := c.m[text]
+	oids, ok := c.m[[2]string{db, text}]
 	return oids, ok
 }
 
-func (c *typeCache) get(text string) []uint32 {
-	oids, _ := c.lookup(text)
+func (c *typeCache) get(db, text string) []uint32 {
+	oids, _ := c.lookup(db, text)
 	return oids
 }
 
-func (c *typeCache) set(text string, oids []uint32) {
+func (c *typeCache) set(db, text string, oids []uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = map[string][]uint32{}
+		c.m = map[[2]string][]uint32{}
 	}
-	c.m[text] = oids
+	c.m[[2]string{db, text}] = oids
 }
 
-// typesFor returns the parameter types to declare for ev. Inside a
-// transaction block a failed Parse would abort a transaction production
-// completed, so there a statement with parameters not met before is first
-// prepared on a probe connection, outside any transaction, to learn
-// whether the target needs types.
+// typesFor returns the parameter types to declare for ev. A statement with
+// parameters not met before is first prepared on a probe connection of
+// the same user and database, outside any transaction: a Parse that fails
+// on the session's own connection would show the target an error
+// production never had, and inside a transaction block would abort a
+// transaction production completed.
 func (p *pgConn) typesFor(ctx context.Context, ev *parse.Event) []uint32 {
-	if oids, ok := p.x.types.lookup(ev.Text); ok {
+	if oids, ok := p.x.types.lookup(p.s.Database, ev.Text); ok {
 		return oids
 	}
-	if ev.Err != nil || maxPlaceholder(ev.Text) == 0 || p.c.TxStatus() != 'T' {
+	if ev.Err != nil || maxPlaceholder(ev.Text) == 0 {
 		return nil
 	}
 	return p.x.probe(ctx, p.s, ev.Text)
@@ -74,7 +75,7 @@ func (p *pgConn) retype(ctx context.Context, ev *parse.Event, oids []uint32, o O
 	if !ok || learned == nil {
 		return nil, false
 	}
-	p.x.types.set(ev.Text, learned)
+	p.x.types.set(p.s.Database, ev.Text, learned)
 	return learned, true
 }
 
@@ -138,8 +139,8 @@ func message(err error) string {
 func (x *PGExecutor) probe(ctx context.Context, s *parse.Session, text string) []uint32 {
 	cfg := x.config(s)
 	key := [2]string{cfg.User, cfg.Database}
-	x.mu.Lock()
-	defer x.mu.Unlock()
+	x.probeMu.Lock()
+	defer x.probeMu.Unlock()
 	c := x.probes[key]
 	if c == nil || c.IsClosed() {
 		cfg.RuntimeParams["application_name"] = "pgrehearse-probe"
@@ -154,7 +155,7 @@ func (x *PGExecutor) probe(ctx context.Context, s *parse.Session, text string) [
 	}
 	oids, ok := learnTypes(ctx, c, text, nil)
 	if ok {
-		x.types.set(text, oids)
+		x.types.set(s.Database, text, oids)
 	}
 	return oids
 }

@@ -49,6 +49,10 @@ func planError(ev *parse.Event) reproduction {
 	switch {
 	case n == 0:
 		return reproSimple
+	case ev.Step == parse.StepParse && ev.Err != nil && typeClass(ev.Err.SQLState):
+		// It failed on the types production's client declared, which the
+		// log does not have: the target may well parse it.
+		return reproParseThenStandIn
 	case ev.Step == parse.StepParse:
 		return reproParse
 	case complete:
@@ -59,17 +63,23 @@ func planError(ev *parse.Event) reproduction {
 	return reproStandIn
 }
 
-// standIn is a statement that fails with state: it stands for a
-// production error whose values the log does not have.
-func standIn(state string, step parse.Step) string {
+// standIn is a statement that fails with ev's SQLSTATE: it stands for a
+// production error whose values or types the log does not have. Its
+// message names the query by fingerprint (never by text or values), so a
+// reader of the target's log can tell which error it stands for.
+func standIn(ev *parse.Event) string {
+	state := ""
+	if ev.Err != nil {
+		state = ev.Err.SQLState
+	}
 	if !validSQLState(state) {
 		state = "P0001"
 	}
-	at := step.String()
+	at := ev.Step.String()
 	if at == "" {
 		at = "after parse"
 	}
-	return fmt.Sprintf("DO $pgrehearse$BEGIN RAISE EXCEPTION USING ERRCODE = '%s', MESSAGE = 'pgrehearse stand-in: production failed here (%s) with values the log does not have'; END$pgrehearse$", state, at)
+	return fmt.Sprintf("DO $pgrehearse$BEGIN RAISE EXCEPTION USING ERRCODE = '%s', MESSAGE = 'pgrehearse stand-in for query %s: production failed here (%s) with values or types the log does not have'; END$pgrehearse$", state, ev.Fingerprint, at)
 }
 
 func validSQLState(s string) bool {
@@ -100,6 +110,17 @@ func maxPlaceholder(text string) int {
 		i = j - 1
 	}
 	return best
+}
+
+// typeClass reports whether a SQLSTATE is a type error a Parse raises:
+// undefined function or operator, datatype mismatch, indeterminate or
+// ambiguous types.
+func typeClass(state string) bool {
+	switch state {
+	case "42883", "42804", "42P18", "42725":
+		return true
+	}
+	return false
 }
 
 // typeError reports whether a Parse failed because the server could not

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/pgrehearse/pgrehearse/parse"
 )
@@ -29,6 +30,15 @@ func CompareLogs(ctx context.Context, capture, target []string) (*Diff, error) {
 // with their SQLSTATE, and how often the target prepared each named
 // statement.
 func Compare(capture, target *Log) *Diff {
+	// The replayer's own connections (its monitor, the probes that learn
+	// parameter types) are not the workload's.
+	var own []*Session
+	for _, s := range target.Sessions {
+		if !strings.HasPrefix(s.Application, "pgrehearse-") {
+			own = append(own, s)
+		}
+	}
+	target = &Log{Paths: target.Paths, Summary: target.Summary, PreparesKnown: target.PreparesKnown, Sessions: own}
 	d := &Diff{CaptureSessions: len(capture.Sessions), TargetSessions: len(target.Sessions),
 		CaptureStatements: capture.Statements(), TargetStatements: target.Statements()}
 	for _, s := range capture.Sessions {
@@ -156,7 +166,9 @@ func sameParams(a, b []parse.Param) bool {
 
 func itemKey(it Item) string {
 	if it.Error {
-		return "E\x00" + it.Text
+		// By fingerprint, so that a stand-in lines up with the statement
+		// whose error it raises.
+		return "E\x00" + it.FP.String()
 	}
 	return "S\x00" + it.Text
 }
@@ -307,6 +319,10 @@ func (d *Diff) compareItems(label string, i, j int, c, t Item) {
 			d.add(f)
 		}
 	}
+	if c.Pipelined != t.Pipelined {
+		f.Kind, f.Capture, f.Target = GroupingMismatch, grouping(c), grouping(t)
+		d.add(f)
+	}
 	d.compareErrors(label, i, j, c, t)
 }
 
@@ -316,6 +332,9 @@ func (d *Diff) compareErrors(label string, i, j int, c, t Item) {
 	case c.Err == nil && t.Err == nil:
 	case c.Err != nil && t.Err != nil && c.Err.SQLState == t.Err.SQLState:
 		d.Reproduced++
+		if t.StandIn {
+			d.StandIns++
+		}
 	default:
 		if c.Err != nil {
 			f.Kind, f.Capture, f.Target = ErrorNotReproduced, describeError(c), "no error"
@@ -358,4 +377,11 @@ func (d *Diff) comparePrepares(label string, c, t *Session, known bool) {
 				Capture: fmt.Sprintf("%s prepared %s", name, prod), Target: fmt.Sprintf("%s prepared %s", name, plural(n, "time"))})
 		}
 	}
+}
+
+func grouping(it Item) string {
+	if it.Pipelined {
+		return clip(it.Text) + ": in one implicit transaction with the statement before it"
+	}
+	return clip(it.Text) + ": a transaction of its own (or in a block)"
 }

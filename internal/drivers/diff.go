@@ -25,6 +25,7 @@ const (
 	ErrorNotReproduced                 // a production error the target did not raise (or raised with another SQLSTATE)
 	NewError                           // an error production did not have
 	PreparedAgain                      // a named statement prepared more than once in a session
+	GroupingMismatch                   // sent in one implicit transaction with the one before on one side only
 )
 
 var kindNames = map[Kind]string{
@@ -38,6 +39,7 @@ var kindNames = map[Kind]string{
 	ParamMismatch:      "parameter mismatches",
 	ErrorNotReproduced: "production errors not reproduced",
 	NewError:           "new errors",
+	GroupingMismatch:   "transaction grouping mismatches (one Sync for several on one side only)",
 	PreparedAgain:      "named statements prepared more than once per session",
 }
 
@@ -68,9 +70,10 @@ type Diff struct {
 	CaptureSessions, TargetSessions     int
 	CaptureStatements, TargetStatements int
 	// ProductionErrors counts the capture's errors; Reproduced those the
-	// target raised on the same statement with the same SQLSTATE.
-	ProductionErrors, Reproduced int
-	Findings                     []Finding
+	// target raised on the same statement with the same SQLSTATE, StandIns
+	// those of them raised by the replayer's stand-in.
+	ProductionErrors, Reproduced, StandIns int
+	Findings                               []Finding
 }
 
 func (d *Diff) add(f Finding) { d.Findings = append(d.Findings, f) }
@@ -101,9 +104,9 @@ func (d *Diff) Empty() bool { return len(d.Findings) == 0 }
 
 // Summary is one line of figures.
 func (d *Diff) Summary() string {
-	return fmt.Sprintf("%s in %s captured, %d in %s on the target; production errors %d: %d reproduced, %d not; %s",
+	return fmt.Sprintf("%s in %s captured, %d in %s on the target; production errors %d: %d reproduced (%d by a stand-in), %d not; %s",
 		plural(d.CaptureStatements, "statement"), plural(d.CaptureSessions, "session"), d.TargetStatements, plural(d.TargetSessions, "session"),
-		d.ProductionErrors, d.Reproduced, d.Count(ErrorNotReproduced), plural(d.Count(NewError), "new error"))
+		d.ProductionErrors, d.Reproduced, d.StandIns, d.Count(ErrorNotReproduced), plural(d.Count(NewError), "new error"))
 }
 
 // maxShown is how many findings of a kind Format lists.
@@ -113,7 +116,7 @@ const maxShown = 12
 // a few of each kind; "" when there are none.
 func (d *Diff) Format(kinds ...Kind) string {
 	if len(kinds) == 0 {
-		for k := SessionNotReplayed; k <= PreparedAgain; k++ {
+		for k := SessionNotReplayed; k <= GroupingMismatch; k++ {
 			kinds = append(kinds, k)
 		}
 	}

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
+	"strings"
 
 	"github.com/pgrehearse/pgrehearse/parse"
+	"github.com/pgrehearse/pgrehearse/parse/fingerprint"
 )
 
 // Log is what the comparison knows of one server log: its client sessions
@@ -47,6 +50,37 @@ type Item struct {
 	Params   []parse.Param
 	Err      *parse.StmtError
 	Line     int64
+	// FP is the fingerprint of Text (of the statement a stand-in stands
+	// for); StandIn marks the replayer's stand-in for a production error
+	// the log lacks the values or types to reproduce.
+	FP      fingerprint.ID
+	StandIn bool
+	// Pipelined: the log shows it in the same implicit transaction as the
+	// statement before it (same vxid, no BEGIN).
+	Pipelined bool
+}
+
+// standInPrefix starts the statement replay sends for a production error
+// it can only raise on purpose; its message names the query's
+// fingerprint.
+const standInPrefix = "DO $pgrehearse$"
+
+var standInFP = regexp.MustCompile(`stand-in for query ([0-9a-f]{16})`)
+
+// item makes the Item of a statement or Error event; a stand-in becomes
+// the error of the statement it stands for.
+func item(ev *parse.Event) Item {
+	it := Item{Index: ev.Index, Protocol: ev.Protocol, Name: ev.Name, Text: ev.Text, Params: ev.Params, Err: ev.Err, Line: ev.Line, FP: ev.Fingerprint, Pipelined: ev.Pipelined}
+	if ev.Kind == parse.Error {
+		it.Index, it.Error = -1, true
+	}
+	if strings.HasPrefix(ev.Text, standInPrefix) && ev.Err != nil {
+		if m := standInFP.FindStringSubmatch(ev.Err.Message); m != nil {
+			id, _ := fingerprint.ParseID(m[1])
+			it = Item{Index: -1, Error: true, Text: "(stand-in)", Err: ev.Err, Line: ev.Line, FP: id, StandIn: true}
+		}
+	}
+	return it
 }
 
 // Label names a session in a diff: application, user@database and its
@@ -134,10 +168,8 @@ func (l *Log) readWorkload(w io.Reader) error {
 			l.Sessions = append(l.Sessions, s)
 		}
 		switch ev.Kind {
-		case parse.Statement:
-			s.add(ev.Time, Item{Index: ev.Index, Protocol: ev.Protocol, Name: ev.Name, Text: ev.Text, Params: ev.Params, Err: ev.Err, Line: ev.Line})
-		case parse.Error:
-			s.add(ev.Time, Item{Index: -1, Error: true, Text: ev.Text, Err: ev.Err, Line: ev.Line})
+		case parse.Statement, parse.Error:
+			s.add(ev.Time, item(ev))
 		case parse.Update:
 			if ev.Err != nil {
 				s.update(ev.Index, ev.Err)

@@ -119,7 +119,7 @@ func (f *Logs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		next = "f/" + strconv.Itoa(i)
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	json.NewEncoder(w).Encode(map[string]any{"events": events, "nextForwardToken": next, "nextBackwardToken": "b/" + strconv.Itoa(from)})
+	writeJSON(w, map[string]any{"events": events, "nextForwardToken": next, "nextBackwardToken": "b/" + strconv.Itoa(from)})
 }
 
 // EMValue is the generated value of an Enhanced Monitoring figure at t

@@ -134,16 +134,25 @@ func (f *PI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out["NextToken"] = strconv.Itoa(to)
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	json.NewEncoder(w).Encode(out)
+	writeJSON(w, out)
 }
 
 // jsonError answers as the AWS JSON protocols do.
 func jsonError(w http.ResponseWriter, typ, msg string) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.WriteHeader(http.StatusBadRequest)
-	json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
+	writeJSON(w, map[string]string{"__type": typ, "message": msg})
 }
 
 // Handler serves f on its own, for tests of the Performance Insights
 // client alone.
 func (f *PI) Handler(t testing.TB) http.Handler { return f.start(t) }
+
+// writeJSON writes v as the services do: one JSON value, no trailing
+// newline (the SDK reads to the value's end and would drop the
+// connection over a byte left unread).
+func writeJSON(w http.ResponseWriter, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Write(b)
+}

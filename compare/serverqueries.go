@@ -84,14 +84,18 @@ func (c *Comparison) addServerQueries(base, cand *metrics.Set, top int) {
 	}
 	if bs != nil {
 		sq.BaselineSource = bs.Source
-		sq.Caveats = append(sq.Caveats, bs.Caveats...)
+		for _, cv := range bs.Caveats {
+			sq.Caveats = append(sq.Caveats, "baseline: "+cv)
+		}
 		add(bs, 0)
 	} else {
 		sq.Caveats = append(sq.Caveats, "the baseline's source has no pg_stat_statements figures (sample it with pgrehearse sample on a server with the extension)")
 	}
 	if cs != nil {
 		sq.CandidateSource = cs.Source
-		sq.Caveats = append(sq.Caveats, cs.Caveats...)
+		for _, cv := range cs.Caveats {
+			sq.Caveats = append(sq.Caveats, "candidate: "+cv)
+		}
 		add(cs, 1)
 	} else {
 		sq.Caveats = append(sq.Caveats, "the candidate's source has no pg_stat_statements figures")

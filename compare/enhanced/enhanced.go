@@ -175,11 +175,22 @@ func Series(evs []Event, interval time.Duration, stream string) []metrics.Series
 	for _, e := range evs {
 		t := e.Timestamp.Add(-interval).UTC()
 		cpu.Points = append(cpu.Points, metrics.Point{T: t, V: e.CPU.Total})
+		// Entries of one event that share a name (two unnamed devices)
+		// are added up: one point per device and time.
+		io := map[string][2]float64{}
+		var seen []string
 		for _, d := range e.DiskIO {
 			name := d.Device
 			if name == "" {
 				name = AuroraStorage
 			}
+			if _, ok := io[name]; !ok {
+				seen = append(seen, name)
+			}
+			v := io[name]
+			io[name] = [2]float64{v[0] + d.ReadIOsPS, v[1] + d.WriteIOsPS}
+		}
+		for _, name := range seen {
 			s := devices[name]
 			if s == nil {
 				s = &[2]metrics.Series{}
@@ -190,8 +201,8 @@ func Series(evs []Event, interval time.Duration, stream string) []metrics.Series
 				devices[name] = s
 				names = append(names, name)
 			}
-			s[0].Points = append(s[0].Points, metrics.Point{T: t, V: d.ReadIOsPS})
-			s[1].Points = append(s[1].Points, metrics.Point{T: t, V: d.WriteIOsPS})
+			s[0].Points = append(s[0].Points, metrics.Point{T: t, V: io[name][0]})
+			s[1].Points = append(s[1].Points, metrics.Point{T: t, V: io[name][1]})
 		}
 	}
 	out := []metrics.Series{cpu}

@@ -2,6 +2,7 @@ package enhanced
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -80,4 +81,24 @@ func TestNoEvents(t *testing.T) {
 	if !errors.Is(err, ErrOff) || !strings.Contains(err.Error(), "no events in log stream RDSOSMetrics/db-X") {
 		t.Errorf("%v", err)
 	}
+}
+
+// FuzzEvent: whatever a log stream holds, reading it as Enhanced
+// Monitoring never panics, and a series never has more points than
+// events.
+func FuzzEvent(f *testing.F) {
+	f.Add([]byte(`{"engine":"Aurora","timestamp":"2026-11-22T12:00:01Z","cpuUtilization":{"total":1.5},"diskIO":[{"readIOsPS":1,"writeIOsPS":2},{"device":"nvme1n1","readIOsPS":3}]}`))
+	f.Add([]byte(`{"engine":"POSTGRES","timestamp":"2026-11-22T12:00:01Z","diskIO":[{"device":"rdsdev"},{"device":""}]}`))
+	f.Add([]byte(`{"timestamp":"x"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var ev Event
+		if json.Unmarshal(b, &ev) != nil || ev.Timestamp.IsZero() {
+			return
+		}
+		for _, s := range Series([]Event{ev, ev}, time.Second, "RDSOSMetrics/x") {
+			if len(s.Points) > 2 {
+				t.Fatalf("%s: %d points from 2 events", s.Metric, len(s.Points))
+			}
+		}
+	})
 }

@@ -256,7 +256,8 @@ func TestExplainSSO(t *testing.T) {
 
 func TestNewRejectsBadSpecs(t *testing.T) {
 	cloudwatchtest.Env(t, "http://127.0.0.1:1")
-	for _, spec := range []string{"cloudwatch:", "cloudwatch:instance=a,cluster=b", "cloudwatch:cluster=a,replicas=b", "cloudwatch:instance=a,colour=blue"} {
+	for _, spec := range []string{"cloudwatch:", "cloudwatch:instance=a,cluster=b", "cloudwatch:cluster=a,replicas=b", "cloudwatch:instance=a,colour=blue",
+		"cloudwatch:instance=a,enhanced=yes", "cloudwatch:instance=a,pi=maybe", "cloudwatch:instance=a,writer=b"} {
 		sp, err := metrics.ParseSpec(spec)
 		if err != nil {
 			continue

@@ -13,13 +13,13 @@ import (
 
 // localAWS is an RDS instance (with a replica) and an Aurora cluster,
 // both with Enhanced Monitoring at interval (0: off) and Performance
-// Insights on.
-func localAWS(t *testing.T, interval int) *cloudwatchtest.Server {
+// Insights on; procs sizes the events' process lists.
+func localAWS(t *testing.T, interval, procs int) *cloudwatchtest.Server {
 	streams := map[string]cloudwatchtest.Stream{}
 	if interval > 0 {
 		iv := time.Duration(interval) * time.Second
-		streams["db-RDSPROD"] = cloudwatchtest.Stream{Interval: iv}
-		streams["db-AURORAW"] = cloudwatchtest.Stream{Interval: iv, Aurora: true}
+		streams["db-RDSPROD"] = cloudwatchtest.Stream{Interval: iv, Processes: procs}
+		streams["db-AURORAW"] = cloudwatchtest.Stream{Interval: iv, Aurora: true, Processes: procs}
 	}
 	f := &cloudwatchtest.Server{
 		RDS: &cloudwatchtest.RDS{Instances: map[string]cloudwatchtest.Instance{
@@ -41,7 +41,7 @@ func localAWS(t *testing.T, interval int) *cloudwatchtest.Server {
 // GetMetricData calls per cluster; the other services' calls counted
 // as the figures the documentation gives.
 func TestCallBudget(t *testing.T) {
-	localAWS(t, 1)
+	localAWS(t, 1, 30) // 30 backends: events of about 7 KB
 	start := window.Start.Add(11 * time.Second)
 	w := metrics.Window{Start: start, End: start.Add(2 * time.Hour)}
 	var lines []string
@@ -84,7 +84,7 @@ func TestPointsPerSide(t *testing.T) {
 			interval = 1
 		}
 		t.Run(fmt.Sprintf("enhanced=%v", em), func(t *testing.T) {
-			localAWS(t, interval)
+			localAWS(t, interval, 1) // small events: only the count matters here
 			for _, wr := range want {
 				if wr.enhanced != em {
 					continue

@@ -39,6 +39,12 @@ type Comparison struct {
 	// DefaultGates is set when no gates were given and the defaults ran.
 	DefaultGates bool     `json:"default_gates"`
 	Warnings     []string `json:"warnings,omitempty"`
+
+	// Waits are the wait events and statements side by side (from
+	// Performance Insights), ServerQueries the servers' own per-query
+	// figures (from pg_stat_statements), where the sources have them.
+	Waits         *Waits         `json:"waits,omitempty"`
+	ServerQueries *ServerQueries `json:"server_queries,omitempty"`
 }
 
 // Verdict is the answer: GO, NO-GO or INCONCLUSIVE, why, and what next.
@@ -216,6 +222,7 @@ var DefaultGates = []string{
 	"cpu.p95 < 80",
 	"cpu.p95 <= baseline * 1.25",
 	"replica_lag.max < 1s",
+	"db_load.p95 <= baseline * 1.2",
 }
 
 type qstat struct {
@@ -377,11 +384,13 @@ func (c *Comparison) addMetrics(ctx context.Context, in Input) error {
 	if base == nil && cand == nil {
 		return nil
 	}
+	c.addWaits(base, cand)
+	c.addServerQueries(base, cand, in.Top)
 	warm := in.Warmup
 	if warm < 0 {
 		warm = min(time.Minute, time.Duration(fid.OriginalS*float64(time.Second)/10))
 	}
-	for _, name := range []string{metrics.CPU, metrics.ReadIOPS, metrics.WriteIOPS, metrics.ReplicaLag, metrics.Commits, metrics.Connections, metrics.ReadLatency, metrics.WriteLatency, metrics.FreeableMemory} {
+	for _, name := range metrics.Names {
 		var bs, cs *metrics.Series
 		if base != nil {
 			bs = base.Get(name)
@@ -400,7 +409,7 @@ func (c *Comparison) addMetrics(ctx context.Context, in Input) error {
 		}
 		m := Metric{Name: name, Unit: metrics.Units[name], WarmupS: warm.Seconds()}
 		if bs != nil {
-			a := metrics.Align(bs, fid.CaptureStart, period, 1, warm)
+			a := metrics.AlignWindow(bs, metrics.Window{Start: fid.CaptureStart, End: fid.CaptureEnd}, period, 1, warm)
 			st := metrics.Summarize(a.Points())
 			m.BaselineSeries, m.BaselineSource, m.Caveats = &a, bs.Source, append(m.Caveats, a.Caveats...)
 			if st.N > 0 {
@@ -408,14 +417,14 @@ func (c *Comparison) addMetrics(ctx context.Context, in Input) error {
 			}
 		}
 		if cs != nil {
-			a := metrics.Align(cs, fid.ReplayStart, period, fid.Speed, warm)
+			a := metrics.AlignWindow(cs, metrics.Window{Start: fid.ReplayStart, End: fid.ReplayEnd}, period, fid.Speed, warm)
 			st := metrics.Summarize(a.Points())
 			m.CandidateSeries, m.CandidateSource, m.Caveats = &a, cs.Source, append(m.Caveats, a.Caveats...)
 			if st.N > 0 {
 				m.Candidate = &st
 			}
 		}
-		m.Caveats = dedupe(m.Caveats)
+		m.Caveats = dedupe(append(m.Caveats, periodCaveats(&m)...))
 		c.Metrics = append(c.Metrics, m)
 	}
 	return nil

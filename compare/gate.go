@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/pgrehearse/pgrehearse/compare/metrics"
 )
 
 // A gate is one launch condition, written as
@@ -51,7 +53,7 @@ var GateNames = map[string]string{
 }
 
 func init() {
-	for _, m := range []string{"cpu", "read_iops", "write_iops", "replica_lag", "commits", "connections", "read_latency", "write_latency", "freeable_memory"} {
+	for _, m := range metrics.Names {
 		for _, st := range []string{"mean", "p95", "p99", "max"} {
 			GateNames[m+"."+st] = st + " of " + m + " over the window"
 		}
@@ -184,12 +186,12 @@ func (p *lexer) number(name string) (float64, error) {
 func knownNames() string {
 	var ns []string
 	for n := range GateNames {
-		if !strings.Contains(n, "_iops.") && !strings.Contains(n, "freeable") && !strings.Contains(n, "connections") && !strings.Contains(n, "_latency.") && !strings.Contains(n, "commits") {
+		if !strings.Contains(n, "_iops.") && !strings.Contains(n, "freeable") && !strings.Contains(n, "connections") && !strings.Contains(n, "_latency.") && !strings.Contains(n, "commits") && !strings.HasPrefix(n, "db_load_") {
 			ns = append(ns, n)
 		}
 	}
 	sort.Strings(ns)
-	return strings.Join(ns, ", ") + ", and read_iops/write_iops/commits/connections with .mean/.p95/.p99/.max"
+	return strings.Join(ns, ", ") + ", and read_iops/write_iops/volume_read_iops/volume_write_iops/db_load_cpu/db_load_noncpu/commits/connections with .mean/.p95/.p99/.max"
 }
 
 // GateStatus is a gate's outcome.

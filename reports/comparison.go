@@ -144,6 +144,7 @@ func layout(c *compare.Comparison, o Options) []section {
 		cm.lines = append(cm.lines, fmt.Sprintf("Both sides on the time since their start; the first %s (warm-up) is left out of the figures.", secs(warm)))
 	}
 	out = append(out, cm)
+	out = append(out, loadSections(c)...)
 
 	lat := section{title: "Query latency"}
 	if b := c.Latency.Basis; b != "" {

@@ -80,6 +80,33 @@ func fixture() *compare.Comparison {
 		"pg_stat_database blocks read count reads that missed shared buffers, not device reads")
 	add(metrics.WriteIOPS, "cloudwatch:instance=prod-db", "pg:samples", series("write_iops", "cloudwatch", 300, 50, warm), series("write_iops", "pg", 310, 60, warm))
 	add(metrics.ReplicaLag, "cloudwatch:instance=prod-db", "", series("replica_lag", "cloudwatch", 40, 20, warm), nil)
+	f := func(v float64) *float64 { return &v }
+	c.Waits = &compare.Waits{
+		BaselineSource: "performance insights db-BASE (prod-db) db.load.avg at 1s", BaselineEngine: "postgres", BaselineTotal: f(3.1),
+		CandidateSource: "performance insights db-CAND (aurora-w) db.load.avg at 1s", CandidateEngine: "aurora-postgresql", CandidateTotal: f(3.6),
+		Events: []compare.LoadRow{
+			{Name: "CPU", Type: "CPU", Baseline: f(1.8), Candidate: f(1.9), Change: f(0.1), Note: compare.AuroraWaits["CPU"]},
+			{Name: "IO:XactSync", Type: "IO", Candidate: f(0.9), Note: compare.AuroraWaits["IO:XactSync"]},
+			{Name: "IO:WALSync", Type: "IO", Baseline: f(0.6), Note: compare.AuroraWaits["IO:WALSync"]},
+			{Name: "Lock:transactionid", Type: "Lock", Baseline: f(0.4), Candidate: f(0.3), Change: f(-0.1)},
+		},
+		SQL: []compare.LoadRow{
+			{Name: "UPDATE pgbench_accounts SET abalance = abalance + ? WHERE aid = ?", Baseline: f(1.2), Candidate: f(1.5), Change: f(0.3)},
+			{Name: "COMMIT", Baseline: f(0.7), Candidate: f(1.1), Change: f(0.4)},
+		},
+		Caveats: []string{"statements as Performance Insights tokenizes them, cut at 500 bytes", "a row missing on one side was not among that side's top 10"},
+	}
+	c.ServerQueries = &compare.ServerQueries{BaselineSource: "pg host=prod port=5432 user=postgres database=app pg_stat_statements 1.10",
+		CandidateSource: "pg host=cand port=5432 user=postgres database=app pg_stat_statements 1.10",
+		Rows: []compare.ServerQuery{
+			{Fingerprint: "8f3a1c2b4d5e6f70", Query: "SELECT abalance FROM pgbench_accounts WHERE aid = ?",
+				Baseline:  &compare.ServerStat{Calls: 81000, ExecMS: 9720, MeanMS: 0.12, SharedBlksRead: 1200, SharedBlksHit: 242000},
+				Candidate: &compare.ServerStat{Calls: 81000, ExecMS: 12150, MeanMS: 0.15, SharedBlksRead: 5400, SharedBlksHit: 237800}, RatioMean: 1.25},
+			{Fingerprint: "1122334455667788", Query: "INSERT INTO audit (at, who, what) VALUES (now(), ?, ?)",
+				Candidate: &compare.ServerStat{Calls: 9000, ExecMS: 2700, MeanMS: 0.3, SharedBlksHit: 27000}},
+		},
+		Caveats: []string{"pg_stat_statements between its snapshots at 14:00:00 and 14:06:01, the nearest to the window"},
+	}
 	var gates []compare.Gate
 	for _, expr := range []string{"errors.new == 0", "cpu.p95 <= baseline * 1.10", "replay.lateness.p99 < 100ms", "replica_lag.max < 1s"} {
 		g, err := compare.ParseGate(expr)

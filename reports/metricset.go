@@ -29,6 +29,9 @@ func MetricSet(w io.Writer, set *metrics.Set) error {
 			fmt.Fprintf(w, "note: %s: %s\n", s.Metric, c)
 		}
 	}
+	if err := metricSetLoad(w, set); err != nil {
+		return err
+	}
 	for _, warn := range set.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}

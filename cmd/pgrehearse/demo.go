@@ -20,16 +20,20 @@ import (
 // than left to detect it, as a user who knows their server would.
 const demoPrefix = "%m [%p] %q%u@%d %c %e "
 
+// pgssSetting loads pg_stat_statements on both clusters, so the report
+// sets the servers' own time and block reads per query side by side.
+const pgssSetting = "shared_preload_libraries = 'pg_stat_statements'"
+
 // The candidate differs the way a smaller or differently tuned instance
 // does, so the report has real differences to show: a fraction of the
 // memory for caching, and checkpoints forced far more often.
 var (
-	baselineSettings  = []string{"shared_buffers = 256MB", "max_wal_size = 1GB", "log_line_prefix = '" + demoPrefix + "'"}
+	baselineSettings  = []string{"shared_buffers = 256MB", "max_wal_size = 1GB", "log_line_prefix = '" + demoPrefix + "'", pgssSetting}
 	candidateSettings = []string{"shared_buffers = 16MB", "max_wal_size = 32MB", "min_wal_size = 32MB", "checkpoint_timeout = 30s",
 		"effective_cache_size = 64MB",
 		// Logged like the baseline, so latency is compared server-side
 		// on both sides and the logging costs both the same.
-		"log_min_duration_statement = 0", "log_connections = on", "log_disconnections = off"}
+		"log_min_duration_statement = 0", "log_connections = on", "log_disconnections = off", pgssSetting}
 )
 
 // runDemo runs the whole rehearsal on this machine: a baseline and a
@@ -107,7 +111,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	if _, err := start("baseline replica", func() (*pgcluster.Cluster, error) { return base.StartReplica(ctx, opts("baseline-replica", nil)) }); err != nil {
 		return err
 	}
-	if err := execSQL(ctx, base.DSN("postgres", "postgres"), "CREATE DATABASE shop"); err != nil {
+	if err := execSQL(ctx, base.DSN("postgres", "postgres"), "CREATE DATABASE shop", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	baseDSN := base.DSN("postgres", "shop")

@@ -70,6 +70,20 @@ func TestDemo(t *testing.T) {
 	if c.Latency.Baseline == nil || c.Latency.Candidate == nil || len(c.Latency.Top) == 0 {
 		t.Errorf("latency %+v", c.Latency)
 	}
+	// pg_stat_statements on both clusters: the shop's queries with the
+	// servers' own figures on both sides.
+	sq := c.ServerQueries
+	both := 0
+	if sq != nil {
+		for _, r := range sq.Rows {
+			if r.Baseline != nil && r.Candidate != nil && r.Baseline.Calls > 0 && r.Candidate.Calls > 0 {
+				both++
+			}
+		}
+	}
+	if both == 0 || !strings.Contains(stdout, "Server-side work per query") {
+		t.Errorf("server queries %+v", sq)
+	}
 	if c.Verdict.Result == "" || len(c.Gates) == 0 || !c.DefaultGates {
 		t.Errorf("verdict %+v, %d gates", c.Verdict, len(c.Gates))
 	}

@@ -19,13 +19,16 @@ func TestMetricsCommandCloudWatch(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"cpu", "read_iops", "write_iops", "replica_lag", "commits", "AuroraReplicaLagMaximum", "log records"} {
+	for _, want := range []string{"cpu", "read_iops", "write_iops", "replica_lag", "commits", "AuroraReplicaLagMaximum", "log records", "volume_read_iops", "VolumeReadIOPs", "Role=WRITER",
+		"Enhanced Monitoring is off on aurora-prod-instance-1"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
 	}
-	if f.Requests != 1 {
-		t.Errorf("%d GetMetricData calls, want 1", f.Requests)
+	// One call for the one-minute metrics, one for the volume's
+	// five-minute sums.
+	if f.Requests != 2 {
+		t.Errorf("%d GetMetricData calls, want 2", f.Requests)
 	}
 	code, stdout, _ = run(t, nil, "metrics", "--json", "--begin", "2026-11-22T10:00:00Z", "--end", "2026-11-22T12:00:00Z", "cloudwatch:instance=rds-prod,replicas=rds-r1")
 	var set metrics.Set
@@ -44,5 +47,31 @@ func TestMetricsCommandCloudWatch(t *testing.T) {
 		if code == exitOK || strings.Contains(stderr, "hunter2") {
 			t.Errorf("%s: exit %d %s", spec, code, stderr)
 		}
+	}
+}
+
+// TestMetricsCommandAWSExtras: with Enhanced Monitoring and Performance
+// Insights on, the CLI shows one-second CPU, the devices, and the load
+// by wait event, all through the real clients.
+func TestMetricsCommandAWSExtras(t *testing.T) {
+	f := &cloudwatchtest.Server{
+		RDS:  &cloudwatchtest.RDS{Instances: map[string]cloudwatchtest.Instance{"rds-prod": {ResourceID: "db-P", MonitoringInterval: 1, PerformanceInsights: true}}},
+		Logs: &cloudwatchtest.Logs{Streams: map[string]cloudwatchtest.Stream{"db-P": {}}},
+		PI:   &cloudwatchtest.PI{Load: map[string]cloudwatchtest.PILoad{"db-P": {Events: map[string]float64{"CPU": 1.5, "IO:DataFileRead": 0.5}}}},
+	}
+	f.Start(t)
+	code, stdout, stderr := run(t, nil, "metrics", "--begin", "2026-11-22T10:00:00Z", "--end", "2026-11-22T10:05:00Z", "cloudwatch:instance=rds-prod")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"enhanced monitoring RDSOSMetrics/db-P cpuUtilization.total", "read_iops:rdsdev", "cpu:cloudwatch", "IO:DataFileRead", "2.00 AAS"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	code, stdout, _ = run(t, nil, "metrics", "--json", "--begin", "2026-11-22T10:00:00Z", "--end", "2026-11-22T10:05:00Z", "cloudwatch:instance=rds-prod")
+	var set metrics.Set
+	if code != exitOK || json.Unmarshal([]byte(stdout), &set) != nil || set.Waits == nil || len(set.Get(metrics.CPU).Points) != 300 {
+		t.Fatalf("--json: exit %d", code)
 	}
 }

@@ -1,27 +1,33 @@
 // Package cloudwatch is the metric source for RDS instances and Aurora
-// clusters: it pulls CPU, IOPS, replica lag and what else CloudWatch has
-// for a window with GetMetricData, all metrics of a cluster in one
-// request (paged), at the finest period the window's age still allows.
+// clusters: it pulls CPU, IOPS, replica lag, DB load and what else
+// CloudWatch has for a window with GetMetricData, all metrics of a
+// cluster in at most two requests (paged), at the finest period the
+// window's age still allows. Where the instance has them it adds
+// Enhanced Monitoring (compare/enhanced: CPU and IOPS every 1–60 s) and
+// Performance Insights (compare/pi: load by wait event and statement),
+// finding the instance's resource id with DescribeDBInstances.
 //
 // Credentials, profiles, SSO, AWS_REGION and AWS_ENDPOINT_URL_CLOUDWATCH
-// work as in the AWS CLI, through config.LoadDefaultConfig.
+// (_RDS, _CLOUDWATCH_LOGS, _PI) work as in the AWS CLI, through
+// config.LoadDefaultConfig.
 package cloudwatch
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
 	smithy "github.com/aws/smithy-go"
 
+	"github.com/pgrehearse/pgrehearse/compare/enhanced"
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
+	"github.com/pgrehearse/pgrehearse/compare/pi"
 )
 
 // API is the part of the CloudWatch client the source uses.
@@ -39,26 +45,49 @@ type Source struct {
 	Cluster  string
 	Region   string
 	Profile  string
-	// Client is made from the default config when nil.
-	Client API
+	// Writer is the Aurora cluster's writer instance, for Performance
+	// Insights and Enhanced Monitoring; found with DescribeDBClusters
+	// when empty.
+	Writer string
+	// Enhanced and PI say whether to read Enhanced Monitoring and
+	// Performance Insights: "on", "off", or "auto" (or empty): when
+	// DescribeDBInstances says the instance has them.
+	Enhanced, PI string
+	// Client is made from the default config when nil; so are the
+	// others, made by New.
+	Client   API
+	RDS      RDSAPI
+	Logs     enhanced.API
+	Insights pi.API
 	// Now is the clock that decides the window's age; time.Now when nil.
 	Now func() time.Time
-	// Calls counts GetMetricData requests made.
-	Calls int
+	// Calls counts GetMetricData requests made; RDSCalls, LogsCalls and
+	// PICalls the other services'.
+	Calls, RDSCalls, LogsCalls, PICalls int
 }
 
 // New makes a source from a cloudwatch: spec.
 func New(ctx context.Context, sp metrics.Spec) (*Source, error) {
-	s := &Source{Instance: sp.Options["instance"], Cluster: sp.Options["cluster"], Region: sp.Options["region"], Profile: sp.Options["profile"]}
+	s := &Source{Instance: sp.Options["instance"], Cluster: sp.Options["cluster"], Region: sp.Options["region"], Profile: sp.Options["profile"],
+		Writer: sp.Options["writer"], Enhanced: sp.Options["enhanced"], PI: sp.Options["pi"]}
 	if r := sp.Options["replicas"]; r != "" {
 		s.Replicas = strings.Split(r, ";")
 	}
 	for k := range sp.Options {
 		switch k {
-		case "instance", "cluster", "region", "profile", "replicas":
+		case "instance", "cluster", "region", "profile", "replicas", "writer":
+		case "enhanced", "pi":
+			switch sp.Options[k] {
+			case "on", "off", "auto":
+			default:
+				return nil, fmt.Errorf("cloudwatch: %s=%q: use on, off or auto", k, sp.Options[k])
+			}
 		default:
-			return nil, fmt.Errorf("cloudwatch: unknown option %q (use instance=, cluster=, replicas=, region=, profile=)", k)
+			return nil, fmt.Errorf("cloudwatch: unknown option %q (use instance=, cluster=, writer=, replicas=, region=, profile=, enhanced=, pi=)", k)
 		}
+	}
+	if s.Writer != "" && s.Cluster == "" {
+		return nil, fmt.Errorf("cloudwatch: writer= names an Aurora cluster's writer instance: give cluster= too")
 	}
 	if (s.Instance == "") == (s.Cluster == "") {
 		return nil, fmt.Errorf("cloudwatch: name exactly one of instance=ID (RDS) or cluster=ID (Aurora)")
@@ -83,6 +112,9 @@ func New(ctx context.Context, sp metrics.Spec) (*Source, error) {
 	}
 	s.Region = cfg.Region
 	s.Client = cloudwatch.NewFromConfig(cfg)
+	s.RDS = rds.NewFromConfig(cfg)
+	s.Logs = cloudwatchlogs.NewFromConfig(cfg)
+	s.Insights = pi.NewFromConfig(ctx, cfg)
 	return s, nil
 }
 
@@ -94,86 +126,10 @@ func (s *Source) String() string {
 	return "cloudwatch:instance=" + s.Instance
 }
 
-// query is one metric to fetch and how to turn it into a series.
-type query struct {
-	metric    string
-	namespace string
-	name      string
-	stat      string
-	dims      []types.Dimension
-	period    int32
-	scale     float64 // multiply values by this (seconds → ms, per-period sum → per second)
-	caveats   []string
-	// combine, when set, names the series this query merges into with
-	// max per timestamp (several replicas' lag).
-	combine bool
-}
-
-func dim(name, value string) types.Dimension {
-	return types.Dimension{Name: aws.String(name), Value: aws.String(value)}
-}
-
-// Period is the finest period CloudWatch still keeps for data as old as
-// the window's start: 60 s up to 15 days, 300 s up to 63 days, 3600 s
-// beyond.
-func Period(start, now time.Time) int32 {
-	switch age := now.Sub(start); {
-	case age <= 15*24*time.Hour:
-		return 60
-	case age <= 63*24*time.Hour:
-		return 300
-	default:
-		return 3600
-	}
-}
-
-func (s *Source) queries(period int32) []query {
-	var qs []query
-	if s.Cluster != "" {
-		w := []types.Dimension{dim("DBClusterIdentifier", s.Cluster), dim("Role", "WRITER")}
-		c := []types.Dimension{dim("DBClusterIdentifier", s.Cluster)}
-		volPeriod := max(period, 300)
-		vol := []string{fmt.Sprintf("Aurora cluster volume I/O, billed per %d s and shown here per second: not like-for-like with RDS ReadIOPS/WriteIOPS", volPeriod)}
-		qs = append(qs,
-			query{metric: metrics.CPU, name: "CPUUtilization", stat: "Average", dims: w, scale: 1},
-			query{metric: metrics.ReadIOPS, name: "VolumeReadIOPs", stat: "Sum", dims: c, period: volPeriod, scale: 1 / float64(volPeriod), caveats: vol},
-			query{metric: metrics.WriteIOPS, name: "VolumeWriteIOPs", stat: "Sum", dims: c, period: volPeriod, scale: 1 / float64(volPeriod),
-				caveats: append(vol, "Aurora write I/O counts storage log records, not page writes")},
-			query{metric: metrics.ReplicaLag, name: "AuroraReplicaLagMaximum", stat: "Maximum", dims: w, scale: 1, caveats: []string{"AuroraReplicaLagMaximum on the writer: the worst Aurora replica, in ms"}},
-			query{metric: metrics.Commits, name: "CommitThroughput", stat: "Average", dims: w, scale: 1},
-		)
-	} else {
-		in := []types.Dimension{dim("DBInstanceIdentifier", s.Instance)}
-		qs = append(qs,
-			query{metric: metrics.CPU, name: "CPUUtilization", stat: "Average", dims: in, scale: 1},
-			query{metric: metrics.ReadIOPS, name: "ReadIOPS", stat: "Average", dims: in, scale: 1},
-			query{metric: metrics.WriteIOPS, name: "WriteIOPS", stat: "Average", dims: in, scale: 1},
-		)
-		for _, r := range s.Replicas {
-			qs = append(qs, query{metric: metrics.ReplicaLag, name: "ReplicaLag", stat: "Maximum", dims: []types.Dimension{dim("DBInstanceIdentifier", r)},
-				scale: 1000, combine: true, caveats: []string{"RDS ReplicaLag of the replicas (seconds, 1 s resolution), worst replica, in ms"}})
-		}
-	}
-	common := qs[0].dims
-	qs = append(qs,
-		query{metric: metrics.Connections, name: "DatabaseConnections", stat: "Average", dims: common, scale: 1},
-		query{metric: metrics.ReadLatency, name: "ReadLatency", stat: "Average", dims: common, scale: 1000},
-		query{metric: metrics.WriteLatency, name: "WriteLatency", stat: "Average", dims: common, scale: 1000},
-		query{metric: metrics.FreeableMemory, name: "FreeableMemory", stat: "Average", dims: common, scale: 1},
-	)
-	for i := range qs {
-		qs[i].namespace = "AWS/RDS"
-		if qs[i].period == 0 {
-			qs[i].period = period
-		}
-	}
-	return qs
-}
-
-// maxQueries is GetMetricData's limit per request.
-const maxQueries = 500
-
-// Fetch pulls the window's series.
+// Fetch pulls the window's series: every CloudWatch metric in at most
+// two GetMetricData calls (paged), then, where they are on, Enhanced
+// Monitoring for CPU and IOPS at its interval and Performance Insights
+// for the load by wait event and statement.
 func (s *Source) Fetch(ctx context.Context, w metrics.Window) (*metrics.Set, error) {
 	now := time.Now
 	if s.Now != nil {
@@ -185,63 +141,32 @@ func (s *Source) Fetch(ctx context.Context, w metrics.Window) (*metrics.Set, err
 		set.Warnings = append(set.Warnings, fmt.Sprintf("the window began %s ago: CloudWatch keeps only %d s points for data that old, so short spikes are averaged away",
 			now().Sub(w.Start).Round(time.Hour), period))
 	}
+	var inst *Instance
+	if s.Enhanced != "off" || s.PI != "off" {
+		var err error
+		if inst, err = s.lookup(ctx); err != nil {
+			if s.Enhanced == "on" || s.PI == "on" {
+				return nil, err
+			}
+			set.Warnings = append(set.Warnings, fmt.Sprintf("%v; going on without Enhanced Monitoring and Performance Insights", err))
+		}
+	}
 	qs := s.queries(period)
-	points := make([][]metrics.Point, len(qs))
-	for lo := 0; lo < len(qs); lo += maxQueries {
-		hi := min(lo+maxQueries, len(qs))
-		in := &cloudwatch.GetMetricDataInput{
-			StartTime: aws.Time(w.Start.Truncate(time.Duration(period) * time.Second)),
-			EndTime:   aws.Time(w.End),
-			ScanBy:    types.ScanByTimestampAscending,
-		}
-		for i := lo; i < hi; i++ {
-			q := qs[i]
-			in.MetricDataQueries = append(in.MetricDataQueries, types.MetricDataQuery{
-				Id: aws.String(fmt.Sprintf("q%d", i)),
-				MetricStat: &types.MetricStat{
-					Metric: &types.Metric{Namespace: aws.String(q.namespace), MetricName: aws.String(q.name), Dimensions: q.dims},
-					Period: aws.Int32(q.period),
-					Stat:   aws.String(q.stat),
-				},
-				ReturnData: aws.Bool(true),
-			})
-		}
-		for {
-			s.Calls++
-			out, err := s.Client.GetMetricData(ctx, in)
-			if err != nil {
-				return nil, s.explain(err)
-			}
-			for _, r := range out.MetricDataResults {
-				var i int
-				if _, err := fmt.Sscanf(aws.ToString(r.Id), "q%d", &i); err != nil || i < lo || i >= hi {
-					continue
-				}
-				n := min(len(r.Timestamps), len(r.Values))
-				for j := 0; j < n; j++ {
-					points[i] = append(points[i], metrics.Point{T: r.Timestamps[j].UTC(), V: r.Values[j] * qs[i].scale})
-				}
-				if r.StatusCode == types.StatusCodeInternalError || r.StatusCode == types.StatusCodeForbidden {
-					set.Warnings = append(set.Warnings, fmt.Sprintf("%s %s: CloudWatch says %s; the series may be incomplete", qs[i].name, dims(qs[i].dims), r.StatusCode))
-				}
-			}
-			for _, m := range out.Messages {
-				set.Warnings = append(set.Warnings, "CloudWatch: "+aws.ToString(m.Value))
-			}
-			if out.NextToken == nil {
-				break
-			}
-			in.NextToken = out.NextToken
-		}
+	points, err := s.getMetricData(ctx, w, qs, set)
+	if err != nil {
+		return nil, err
 	}
 	// One series per metric: replicas' lag merges into the worst of them.
 	byMetric := map[string]int{}
 	empty := 0
 	for i, q := range qs {
+		if q.zeroGaps && (len(points[i]) > 0 || inst != nil && inst.PerformanceInsights) {
+			points[i] = zeroFill(points[i], w, time.Duration(q.period)*time.Second)
+		}
 		if len(points[i]) == 0 {
 			empty++
-			set.Warnings = append(set.Warnings, fmt.Sprintf("%s: no datapoints for %s %s in %s between %s and %s", q.metric, q.name, dims(q.dims), s.Region,
-				w.Start.UTC().Format(time.RFC3339), w.End.UTC().Format(time.RFC3339)))
+			set.Warnings = append(set.Warnings, fmt.Sprintf("%s: no datapoints for %s %s in %s between %s and %s%s", q.metric, q.name, dims(q.dims), s.Region,
+				w.Start.UTC().Format(time.RFC3339), w.End.UTC().Format(time.RFC3339), map[bool]string{true: " (Performance Insights or Database Insights is off, or there was no load at all)"}[q.zeroGaps]))
 			continue
 		}
 		if k, ok := byMetric[q.metric]; ok && q.combine {
@@ -257,40 +182,13 @@ func (s *Source) Fetch(ctx context.Context, w metrics.Window) (*metrics.Set, err
 		return nil, fmt.Errorf("cloudwatch: no datapoints at all for %s in region %s between %s and %s: check the identifier, the region, and that the window is right (and not in the future)",
 			strings.TrimPrefix(s.String(), "cloudwatch:"), s.Region, w.Start.UTC().Format(time.RFC3339), w.End.UTC().Format(time.RFC3339))
 	}
+	if err := s.addEnhanced(ctx, w, set, inst); err != nil {
+		return nil, err
+	}
+	if err := s.addPI(ctx, w, set, inst); err != nil {
+		return nil, err
+	}
 	return set, nil
-}
-
-func dims(ds []types.Dimension) string {
-	var parts []string
-	for _, d := range ds {
-		parts = append(parts, aws.ToString(d.Name)+"="+aws.ToString(d.Value))
-	}
-	return strings.Join(parts, ",")
-}
-
-func dimValue(ds []types.Dimension) string {
-	if len(ds) == 0 {
-		return ""
-	}
-	return aws.ToString(ds[0].Value)
-}
-
-// mergeMax merges two ascending series, keeping the larger value where
-// both have a point.
-func mergeMax(a, b []metrics.Point) []metrics.Point {
-	m := map[int64]float64{}
-	for _, p := range append(append([]metrics.Point{}, a...), b...) {
-		k := p.T.UnixNano()
-		if v, ok := m[k]; !ok || p.V > v {
-			m[k] = p.V
-		}
-	}
-	out := make([]metrics.Point, 0, len(m))
-	for k, v := range m {
-		out = append(out, metrics.Point{T: time.Unix(0, k).UTC(), V: v})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].T.Before(out[j].T) })
-	return out
 }
 
 // explain turns an AWS error into what to do about it.

@@ -113,18 +113,35 @@ func TestAuroraCluster(t *testing.T) {
 			if q.Dims["Role"] != "WRITER" || q.Dims["DBClusterIdentifier"] != "aurora-1" {
 				t.Errorf("%s dims %v", q.Name, q.Dims)
 			}
+		case "ReadIOPS", "WriteIOPS":
+			if q.Period != 60 || q.Dims["Role"] != "WRITER" {
+				t.Errorf("%s: %+v", q.Name, q)
+			}
 		case "VolumeReadIOPs", "VolumeWriteIOPs":
 			if q.Period != 300 || q.Stat != "Sum" || q.Dims["Role"] != "" {
 				t.Errorf("%s: %+v", q.Name, q)
 			}
 		}
 	}
+	// read_iops and write_iops are the writer's, at 60 s, like RDS's;
+	// the volume's five-minute sums are measures of their own.
 	r := set.Get(metrics.ReadIOPS)
-	if r == nil || len(r.Points) != 24 || !near(r.Points[0].V, cloudwatchtest.Value("VolumeReadIOPs", r.Points[0].T)/300) || len(r.Caveats) == 0 {
-		t.Fatalf("read_iops %+v", r)
+	if r == nil || len(r.Points) != 120 || r.Period != time.Minute || !near(r.Points[0].V, cloudwatchtest.Value("ReadIOPS", r.Points[0].T)) {
+		t.Fatalf("read_iops %v", r)
 	}
-	if w := set.Get(metrics.WriteIOPS); w == nil || !strings.Contains(strings.Join(w.Caveats, " "), "log records") {
-		t.Errorf("write_iops lacks the Aurora caveat: %+v", w)
+	if w := set.Get(metrics.WriteIOPS); w == nil || !strings.Contains(strings.Join(w.Caveats, " "), "log records") || !strings.Contains(w.Source, "Role=WRITER") {
+		t.Errorf("write_iops lacks the writer or the Aurora caveat: %v", w)
+	}
+	v := set.Get(metrics.VolumeReadIOPS)
+	if v == nil || len(v.Points) != 24 || v.Period != 5*time.Minute || !near(v.Points[0].V, cloudwatchtest.Value("VolumeReadIOPs", v.Points[0].T)/300) || len(v.Caveats) == 0 {
+		t.Fatalf("volume_read_iops %v", v)
+	}
+	if set.Get(metrics.VolumeWriteIOPS) == nil {
+		t.Errorf("no volume_write_iops")
+	}
+	// 60 s metrics in one call, the volume's 300 s sums in another.
+	if s.Calls != 2 {
+		t.Errorf("%d GetMetricData calls for two hours of an Aurora cluster, want 2", s.Calls)
 	}
 	if l := set.Get(metrics.ReplicaLag); l == nil || !near(l.Points[0].V, cloudwatchtest.Value("AuroraReplicaLagMaximum", l.Points[0].T)) {
 		t.Errorf("replica_lag %+v", l)
@@ -144,9 +161,10 @@ func TestPaging(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 7 metrics × 120 points = 840 datapoints: 17 pages.
-	if s.Calls != 17 {
-		t.Errorf("%d calls, want 17", s.Calls)
+	// 10 metrics (DB load's three included) × 120 points = 1,200
+	// datapoints: 24 pages.
+	if s.Calls != 24 {
+		t.Errorf("%d calls, want 24", s.Calls)
 	}
 	for _, sr := range set.Series {
 		if len(sr.Points) != 120 {
@@ -238,7 +256,8 @@ func TestExplainSSO(t *testing.T) {
 
 func TestNewRejectsBadSpecs(t *testing.T) {
 	cloudwatchtest.Env(t, "http://127.0.0.1:1")
-	for _, spec := range []string{"cloudwatch:", "cloudwatch:instance=a,cluster=b", "cloudwatch:cluster=a,replicas=b", "cloudwatch:instance=a,colour=blue"} {
+	for _, spec := range []string{"cloudwatch:", "cloudwatch:instance=a,cluster=b", "cloudwatch:cluster=a,replicas=b", "cloudwatch:instance=a,colour=blue",
+		"cloudwatch:instance=a,enhanced=yes", "cloudwatch:instance=a,pi=maybe", "cloudwatch:instance=a,writer=b"} {
 		sp, err := metrics.ParseSpec(spec)
 		if err != nil {
 			continue

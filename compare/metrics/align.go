@@ -2,14 +2,22 @@ package metrics
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
 
 // Rate metrics count work per second: a replay at speed 2 does the same
 // work in half the time, so their candidate values are divided by the
-// speed before they are compared with the baseline's.
-var Rate = map[string]bool{ReadIOPS: true, WriteIOPS: true, Commits: true}
+// speed before they are compared with the baseline's. DB load is one of
+// them: it is seconds spent in the database per second.
+var Rate = map[string]bool{ReadIOPS: true, WriteIOPS: true, Commits: true, DBLoad: true, DBLoadCPU: true, DBLoadNonCPU: true,
+	VolumeReadIOPS: true, VolumeWriteIOPS: true}
+
+// Peak metrics are maxima over their period (the worst replica's lag): a
+// period that only partly overlaps the window cannot be scaled down to
+// the overlap, so it counts whole.
+var Peak = map[string]bool{ReplicaLag: true}
 
 // Aligned is a series on the time-since-start axis, in buckets of one
 // period, with the warm-up dropped.
@@ -26,55 +34,127 @@ type Aligned struct {
 	// Warmup is kept in the series, for charts, but Points leaves it out
 	// of the statistics.
 	Warmup time.Duration `json:"warmup"`
+	// Window is the window's length in workload time (0: not known); the
+	// last bucket ends there.
+	Window time.Duration `json:"window,omitempty"`
+	// SourcePeriod is the period of the source's points, and Periods how
+	// many of them overlap the window.
+	SourcePeriod time.Duration `json:"source_period,omitempty"`
+	Periods      int           `json:"periods,omitempty"`
 }
 
-// Align puts s on the time since start, in buckets of period (the mean of
-// the points in each; empty buckets are left out), in workload time:
-// offsets are multiplied by speed, and rate metrics divided by it. Points
-// in the first warmup of workload time stay in the series but not in
-// Points: connection pools, caches and JIT are still settling there.
+// Align puts s on the time since start; see AlignWindow. The window's end
+// is not known, so the last point is not clipped.
 func Align(s *Series, start time.Time, period time.Duration, speed float64, warmup time.Duration) Aligned {
+	return AlignWindow(s, Window{Start: start}, period, speed, warmup)
+}
+
+// AlignWindow puts s on the time since w's start, in buckets of period,
+// in workload time: offsets are multiplied by speed, and rate metrics
+// divided by it.
+//
+// Each point covers its own period from its timestamp (a 60 s CloudWatch
+// point stamped 12:21:00 covers 12:21:00–12:22:00). A point belongs to
+// every bucket its period overlaps inside the window, weighted by the
+// overlap: a point stamped before the window that covers its start is
+// the window's first period, not dropped, and a window shorter than the
+// source's period still gets that one period. Peak metrics count whole
+// wherever they overlap. Empty buckets are left out. Points in the first
+// warmup of workload time stay in the series but not in Points:
+// connection pools, caches and JIT are still settling there.
+func AlignWindow(s *Series, w Window, period time.Duration, speed float64, warmup time.Duration) Aligned {
 	if speed <= 0 {
 		speed = 1
 	}
-	a := Aligned{Metric: s.Metric, Unit: s.Unit, Period: period, Source: s.Source, Caveats: s.Caveats, Warmup: warmup}
+	if period <= 0 {
+		period = max(s.Period, time.Second)
+	}
+	a := Aligned{Metric: s.Metric, Unit: s.Unit, Period: period, Source: s.Source, Caveats: s.Caveats, Warmup: warmup, SourcePeriod: s.Period}
 	if speed != 1 && Rate[s.Metric] {
 		a.Caveats = append(a.Caveats, fmt.Sprintf("replayed at speed %g: divided by %g to compare per unit of workload", speed, speed))
 	} else if speed != 1 && (s.Metric == CPU) {
 		a.Caveats = append(a.Caveats, fmt.Sprintf("replayed at speed %g: CPU is higher than the same load at speed 1 would give", speed))
 	}
-	sums := map[int64]float64{}
-	counts := map[int64]int{}
+	scale := func(d time.Duration) time.Duration { return time.Duration(math.Round(float64(d) * speed)) }
+	if !w.End.IsZero() && w.End.After(w.Start) {
+		a.Window = scale(w.End.Sub(w.Start))
+	}
+	sums, weights := map[int64]float64{}, map[int64]float64{}
 	var keys []int64
-	for _, p := range s.Points {
-		off := time.Duration(float64(p.T.Sub(start)) * speed)
-		if off < 0 {
-			continue
-		}
-		k := int64(off / period)
-		if counts[k] == 0 {
+	add := func(k int64, v, wt float64) {
+		if _, ok := weights[k]; !ok {
 			keys = append(keys, k)
 		}
+		sums[k] += v * wt
+		weights[k] += wt
+	}
+	for _, p := range s.Points {
 		v := p.V
 		if Rate[s.Metric] {
 			v /= speed
 		}
-		sums[k] += v
-		counts[k]++
+		from := scale(p.T.Sub(w.Start))
+		if s.Period <= 0 {
+			// An instant: it falls in one bucket, if inside the window.
+			if from < 0 || a.Window > 0 && from > a.Window {
+				continue
+			}
+			a.Periods++
+			add(int64(from/period), v, 1)
+			continue
+		}
+		to := from + scale(s.Period)
+		lo, hi := max(from, 0), to
+		if a.Window > 0 {
+			hi = min(hi, a.Window)
+		}
+		if hi <= lo {
+			continue // outside the window
+		}
+		a.Periods++
+		for k := int64(lo / period); time.Duration(k)*period < hi; k++ {
+			bs, be := time.Duration(k)*period, time.Duration(k+1)*period
+			ov := min(be, hi) - max(bs, lo)
+			if ov <= 0 {
+				continue
+			}
+			wt := float64(ov) / float64(to-from)
+			if Peak[s.Metric] {
+				wt = 1
+			}
+			add(k, v, wt)
+		}
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
+		if weights[k] <= 0 {
+			continue
+		}
 		a.Offsets = append(a.Offsets, time.Duration(k)*period)
-		a.Values = append(a.Values, sums[k]/float64(counts[k]))
+		a.Values = append(a.Values, sums[k]/weights[k])
 	}
 	return a
 }
 
 // Points returns a's values after the warm-up, as points for Summarize.
+// A bucket counts when at least half of its time inside the window comes
+// after the warm-up: with periods coarser than the warm-up (a one-minute
+// point for a 37 s window) the figure is that period or nothing.
 func (a Aligned) Points() []Point {
 	ps := make([]Point, 0, len(a.Values))
 	for i, v := range a.Values {
-		if a.Offsets[i] >= a.Warmup {
+		if i >= len(a.Offsets) {
+			break
+		}
+		start, end := a.Offsets[i], a.Offsets[i]+a.Period
+		if a.Window > 0 && a.Window > start {
+			end = min(end, a.Window)
+		}
+		if end <= start {
+			end = start + time.Nanosecond
+		}
+		after := end - max(start, a.Warmup)
+		if 2*after >= end-start {
 			ps = append(ps, Point{T: time.Unix(0, 0).Add(a.Offsets[i]), V: v})
 		}
 	}

@@ -26,12 +26,25 @@ const (
 	ReadLatency    = "read_latency"    // milliseconds per read
 	WriteLatency   = "write_latency"   // milliseconds per write
 	FreeableMemory = "freeable_memory" // bytes
+	// DB load is average active sessions (Performance Insights' figure):
+	// all of them, those on CPU, and those waiting on something else.
+	DBLoad       = "db_load"
+	DBLoadCPU    = "db_load_cpu"
+	DBLoadNonCPU = "db_load_noncpu"
+	// Volume I/O is Aurora's cluster volume, what Aurora bills.
+	VolumeReadIOPS  = "volume_read_iops"
+	VolumeWriteIOPS = "volume_write_iops"
 )
+
+// Names lists the standard metrics in the order reports show them.
+var Names = []string{CPU, ReadIOPS, WriteIOPS, ReplicaLag, DBLoad, DBLoadCPU, DBLoadNonCPU, Commits, Connections,
+	ReadLatency, WriteLatency, FreeableMemory, VolumeReadIOPS, VolumeWriteIOPS}
 
 // Units, by metric name.
 var Units = map[string]string{
 	CPU: "%", ReadIOPS: "ops/s", WriteIOPS: "ops/s", ReplicaLag: "ms", Commits: "commits/s",
 	Connections: "connections", ReadLatency: "ms", WriteLatency: "ms", FreeableMemory: "bytes",
+	DBLoad: "AAS", DBLoadCPU: "AAS", DBLoadNonCPU: "AAS", VolumeReadIOPS: "ops/s", VolumeWriteIOPS: "ops/s",
 }
 
 // Known reports whether name is a standard metric name.
@@ -74,6 +87,12 @@ type Set struct {
 	// Warnings are problems that did not stop the fetch (coarse
 	// resolution, a metric with no data, a replica without lag figures).
 	Warnings []string `json:"warnings,omitempty"`
+	// Waits is the load by wait event and by statement, where the source
+	// has it (Performance Insights).
+	Waits *Waits `json:"waits,omitempty"`
+	// Statements are the server's own per-query statistics over the
+	// window, where the source has them (pg_stat_statements).
+	Statements *Statements `json:"statements,omitempty"`
 }
 
 // Get returns the series for metric, or nil.
@@ -98,8 +117,8 @@ type Source interface {
 // Spec is a parsed source spec: KIND:ARG[,key=value...]. The same
 // grammar serves --baseline-metrics and --candidate-metrics:
 //
-//	cloudwatch:instance=ID[,replicas=ID;ID][,region=R][,profile=P]
-//	cloudwatch:cluster=ID[,region=R][,profile=P]
+//	cloudwatch:instance=ID[,replicas=ID;ID][,region=R][,profile=P][,enhanced=on|off|auto][,pi=on|off|auto]
+//	cloudwatch:cluster=ID[,writer=ID][,region=R][,profile=P][,enhanced=on|off|auto][,pi=on|off|auto]
 //	pg:DSN | pg:FILE
 //	prometheus:URL[,instance=I][,bearer-token-file=F][,user=U,password-file=F]
 type Spec struct {

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -88,5 +89,53 @@ func TestAlign(t *testing.T) {
 	c := Align(&Series{Metric: CPU, Points: ps}, start, 10*time.Second, 1, 0)
 	if len(c.Values) != 6 || c.Values[0] != 4.5 || len(c.Caveats) != 0 {
 		t.Errorf("cpu at speed 1: %v %v", c.Values, c.Caveats)
+	}
+}
+
+// TestAlignCoarsePeriod: a one-minute point stamped 12:21:00 covers a
+// capture 12:21:11–12:21:48 entirely: the window gets that one period,
+// warm-up or not, instead of nothing.
+func TestAlignCoarsePeriod(t *testing.T) {
+	at := func(s string) time.Time { v, _ := time.Parse(time.RFC3339, s); return v }
+	w := Window{Start: at("2026-11-22T12:21:11Z"), End: at("2026-11-22T12:21:48Z")}
+	s := &Series{Metric: CPU, Period: time.Minute, Points: []Point{{T: at("2026-11-22T12:21:00Z"), V: 42}}}
+	a := AlignWindow(s, w, time.Minute, 1, 3700*time.Millisecond)
+	if len(a.Values) != 1 || a.Values[0] != 42 || a.Periods != 1 || a.Window != 37*time.Second {
+		t.Fatalf("aligned %+v", a)
+	}
+	if ps := a.Points(); len(ps) != 1 || ps[0].V != 42 {
+		t.Errorf("points after a 3.7 s warm-up: %v", ps)
+	}
+	// Points wholly outside the window do not count.
+	s.Points = append(s.Points, Point{T: at("2026-11-22T12:20:00Z"), V: 1}, Point{T: at("2026-11-22T12:22:00Z"), V: 1})
+	if a := AlignWindow(s, w, time.Minute, 1, 0); len(a.Values) != 1 || a.Values[0] != 42 || a.Periods != 1 {
+		t.Errorf("neighbours leaked in: %+v", a)
+	}
+}
+
+// TestAlignMidPeriodStart: a ten-minute window starting 11 s into a
+// period keeps its first period, and each bucket is the overlap-weighted
+// mean of the two periods it straddles; a peak metric takes them whole.
+func TestAlignMidPeriodStart(t *testing.T) {
+	base := time.Date(2026, 11, 22, 12, 21, 0, 0, time.UTC)
+	w := Window{Start: base.Add(11 * time.Second), End: base.Add(11*time.Second + 10*time.Minute)}
+	s := &Series{Metric: ReadIOPS, Period: time.Minute}
+	for i := 0; i <= 10; i++ {
+		s.Points = append(s.Points, Point{T: base.Add(time.Duration(i) * time.Minute), V: float64(60 * i)})
+	}
+	a := AlignWindow(s, w, time.Minute, 1, time.Minute)
+	if a.Periods != 11 || len(a.Values) != 10 {
+		t.Fatalf("%d periods overlap, %d buckets: %v", a.Periods, len(a.Values), a.Values)
+	}
+	// Bucket 0 is 49 s of the first period (0) and 11 s of the second (60).
+	if math.Abs(a.Values[0]-11) > 1e-9 || math.Abs(a.Values[9]-(540*49+600*11)/60.0) > 1e-9 {
+		t.Errorf("weighted buckets %v", a.Values)
+	}
+	if n := len(a.Points()); n != 9 {
+		t.Errorf("%d buckets after a one-minute warm-up, want 9", n)
+	}
+	s.Metric = ReplicaLag
+	if p := AlignWindow(s, w, time.Minute, 1, 0); p.Values[0] != 30 {
+		t.Errorf("peak bucket 0 = %v, want the plain mean 30", p.Values[0])
 	}
 }

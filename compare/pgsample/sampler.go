@@ -30,7 +30,9 @@ import (
 )
 
 // FormatVersion is the samples file version (docs/samples-format.md).
-const FormatVersion = 1
+// Version 2 adds pg_stat_statements snapshots and pg_stat_io by backend
+// type; version 1 files are read as before.
+const FormatVersion = 2
 
 // Header is the first line of a samples file.
 type Header struct {
@@ -49,7 +51,11 @@ type Header struct {
 	ClockTicks int `json:"clock_ticks,omitempty"`
 	// CPUWhyNot says why CPU is absent.
 	CPUWhyNot string `json:"cpu_why_not,omitempty"`
-	Started   string `json:"started"`
+	// Statements names the pg_stat_statements version snapshotted, or
+	// StatementsWhyNot says why there are no snapshots.
+	Statements       string `json:"statements,omitempty"`
+	StatementsWhyNot string `json:"statements_why_not,omitempty"`
+	Started          string `json:"started"`
 }
 
 // Replica is one standby's state in a sample.
@@ -80,6 +86,9 @@ type Sample struct {
 	IOWrites       int64     `json:"io_writes"`
 	CPUTicks       int64     `json:"cpu_ticks"`
 	Replicas       []Replica `json:"replicas"`
+	// IOByBackend is pg_stat_io's reads and writes of relations by
+	// backend type (16+).
+	IOByBackend map[string][2]int64 `json:"io_by_backend,omitempty"`
 }
 
 // Trailer is the last line of a complete samples file.
@@ -113,16 +122,22 @@ func query(version int) string {
 	if version >= 140000 {
 		wal = "(SELECT wal_write FROM pg_stat_wal), (SELECT wal_bytes::bigint FROM pg_stat_wal)"
 	}
-	io := "-1, -1"
+	// pg_stat_io (16+): reads and writes of relations; PostgreSQL 18
+	// adds WAL to the view, left out here as on 16 and 17.
+	io, byBackend := "-1, -1", "NULL"
 	if version >= 160000 {
-		io = "(SELECT coalesce(sum(reads), 0)::bigint FROM pg_stat_io), (SELECT coalesce(sum(writes), 0)::bigint FROM pg_stat_io)"
+		rel := "FROM pg_stat_io WHERE object IN ('relation', 'temp relation')"
+		io = "(SELECT coalesce(sum(reads), 0)::bigint " + rel + "), (SELECT coalesce(sum(writes), 0)::bigint " + rel + ")"
+		byBackend = "(SELECT json_object_agg(backend_type, json_build_array(r, w)) FROM (SELECT backend_type, coalesce(sum(reads), 0)::bigint AS r, coalesce(sum(writes), 0)::bigint AS w " +
+			rel + " GROUP BY backend_type) io)"
 	}
-	return `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+	return Tag + `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
   sum(xact_commit)::bigint, sum(xact_rollback)::bigint, sum(blks_read)::bigint, sum(blks_hit)::bigint,
   sum(temp_bytes)::bigint, sum(deadlocks)::bigint, sum(numbackends)::bigint, ` + writes + `, ` + wal + `, ` + io + `,
   (SELECT coalesce(json_agg(json_build_object('name', application_name,
       'lag_ms', extract(epoch FROM replay_lag) * 1000,
-      'bytes_behind', coalesce(pg_wal_lsn_diff(sent_lsn, replay_lsn), 0)::bigint)), '[]') FROM pg_stat_replication)
+      'bytes_behind', coalesce(pg_wal_lsn_diff(sent_lsn, replay_lsn), 0)::bigint)), '[]') FROM pg_stat_replication),
+  ` + byBackend + `
 FROM pg_stat_database`
 }
 
@@ -149,12 +164,13 @@ func (s *Sampler) Run(ctx context.Context, w io.Writer) (*Trailer, error) {
 	}
 	defer func() { c.Close(context.Background()) }()
 	version, _ := strconv.Atoi(c.ParameterStatus("server_version"))
-	if v, err := scalar(ctx, c, "SHOW server_version_num"); err == nil {
+	if v, err := scalar(ctx, c, Tag+"SHOW server_version_num"); err == nil {
 		version, _ = strconv.Atoi(v)
 	}
 	h := Header{Format: "pgrehearse-samples", Version: FormatVersion, Target: Safe(s.Config), ServerVersion: version,
 		IntervalMS: interval.Milliseconds(), Started: time.Now().UTC().Format(time.RFC3339Nano)}
 	cpu := s.cpuReader(ctx, c, &h)
+	pgss := statementsReader(ctx, c, &h)
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.Encode(map[string]any{"header": h})
@@ -163,7 +179,24 @@ func (s *Sampler) Run(ctx context.Context, w io.Writer) (*Trailer, error) {
 	tr := &Trailer{}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	var lastSnap time.Time
+	snap := func(ctx context.Context) {
+		if !pgss || c.IsClosed() {
+			return
+		}
+		if sn, err := snapshot(ctx, c, version); err == nil {
+			enc.Encode(map[string]any{"statements": sn})
+			bw.Flush()
+			lastSnap = time.Now()
+		} else if s.Warn != nil && ctx.Err() == nil {
+			s.Warn(fmt.Errorf("sample: pg_stat_statements: %w", err))
+		}
+	}
+	snap(ctx)
 	for {
+		if time.Since(lastSnap) >= StatementsEvery {
+			snap(ctx)
+		}
 		smp, err := s.sample(ctx, &c, q)
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -187,6 +220,10 @@ func (s *Sampler) Run(ctx context.Context, w io.Writer) (*Trailer, error) {
 		}
 		break
 	}
+	// The last snapshot closes the window, however sampling stopped.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	snap(fctx)
+	cancel()
 	tr.Finished = time.Now().UTC().Format(time.RFC3339Nano)
 	enc.Encode(map[string]any{"trailer": tr})
 	return tr, bw.Flush()
@@ -208,7 +245,7 @@ func (s *Sampler) sample(ctx context.Context, c **pgconn.PgConn, q string) (*Sam
 	if err != nil {
 		return nil, fmt.Errorf("sample: %w", err)
 	}
-	if len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) != 14 {
+	if len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) != 15 {
 		return nil, fmt.Errorf("sample: unexpected result shape")
 	}
 	row := res[0].Rows[0]
@@ -231,6 +268,11 @@ func (s *Sampler) sample(ctx context.Context, c **pgconn.PgConn, q string) (*Sam
 	}
 	if err := json.Unmarshal(row[13], &smp.Replicas); err != nil {
 		return nil, fmt.Errorf("sample: replicas: %w", err)
+	}
+	if row[14] != nil {
+		if err := json.Unmarshal(row[14], &smp.IOByBackend); err != nil {
+			return nil, fmt.Errorf("sample: pg_stat_io by backend type: %w", err)
+		}
 	}
 	return smp, nil
 }
@@ -268,7 +310,7 @@ func (s *Sampler) cpuReader(ctx context.Context, c *pgconn.PgConn, h *Header) fu
 		h.CPUWhyNot = "the cluster is not on this host, and CPU is not available from SQL: use a cloudwatch: or prometheus: source for CPU"
 		return nil
 	}
-	dir, err := scalar(ctx, c, "SHOW data_directory")
+	dir, err := scalar(ctx, c, Tag+"SHOW data_directory")
 	if err != nil {
 		h.CPUWhyNot = "SHOW data_directory was refused (needs superuser or pg_read_all_settings), so the postmaster could not be found"
 		return nil

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sort"
 	"time"
 
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
@@ -15,6 +16,8 @@ import (
 type File struct {
 	Header  Header
 	Samples []Sample
+	// Snapshots are pg_stat_statements snapshots (version 2).
+	Snapshots []Snapshot
 	// Trailer is nil when the file was cut off (the sampler was killed);
 	// the samples before the cut are still good.
 	Trailer *Trailer
@@ -29,7 +32,8 @@ func ReadFile(path string) (*File, error) {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	// A pg_stat_statements snapshot of thousands of queries is one line.
+	sc.Buffer(make([]byte, 64<<10), 256<<20)
 	out := &File{}
 	line, bad := 0, 0
 	for sc.Scan() {
@@ -51,6 +55,13 @@ func ReadFile(path string) (*File, error) {
 		}
 		if out.Trailer != nil {
 			return nil, fmt.Errorf("read samples %s:%d: data after the trailer", path, line)
+		}
+		if len(b) > 14 && string(b[:14]) == `{"statements":` {
+			var sn struct{ Statements *Snapshot }
+			if err := json.Unmarshal(b, &sn); err == nil && sn.Statements != nil {
+				out.Snapshots = append(out.Snapshots, *sn.Statements)
+				continue
+			}
 		}
 		var t struct{ Trailer *Trailer }
 		if json.Unmarshal(b, &t) == nil && t.Trailer != nil {
@@ -108,6 +119,7 @@ func (f *File) Series(w metrics.Window) *metrics.Set {
 		set.Warnings = append(set.Warnings, "the samples file has no trailer: the sampler was stopped abruptly; the samples it wrote are used")
 	}
 	if len(in) < 2 {
+		set.Statements, _ = f.statements(w)
 		set.Warnings = append(set.Warnings, fmt.Sprintf("%s: %d samples inside the window %s – %s: no series (was the sampler running then?)",
 			f.Header.Target, len(in), w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339)))
 		return set
@@ -205,5 +217,46 @@ func (f *File) Series(w metrics.Window) *metrics.Set {
 	} else {
 		set.Warnings = append(set.Warnings, "replica_lag: no streaming replica was connected while sampling")
 	}
+	set.Series = append(set.Series, ioByBackend(in, period, src)...)
+	st, why := f.statements(w)
+	set.Statements = st
+	if why != "" {
+		set.Warnings = append(set.Warnings, why)
+	}
 	return set
+}
+
+// ioByBackend derives read_iops:BACKEND and write_iops:BACKEND from
+// pg_stat_io (16+), one pair of series per backend type.
+func ioByBackend(in []Sample, period time.Duration, src string) []metrics.Series {
+	kinds := map[string]bool{}
+	for _, s := range in {
+		for k := range s.IOByBackend {
+			kinds[k] = true
+		}
+	}
+	var names []string
+	for k := range kinds {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var out []metrics.Series
+	for _, k := range names {
+		for j, m := range []string{metrics.ReadIOPS, metrics.WriteIOPS} {
+			s := metrics.Series{Metric: m + ":" + k, Unit: "ops/s", Period: period, Source: src + "pg_stat_io " + []string{"reads", "writes"}[j] + " of " + k}
+			for i := 1; i < len(in); i++ {
+				a, okA := in[i-1].IOByBackend[k]
+				b, okB := in[i].IOByBackend[k]
+				dt := in[i].T.Sub(in[i-1].T).Seconds()
+				if !okA || !okB || dt <= 0 || b[j] < a[j] {
+					continue
+				}
+				s.Points = append(s.Points, metrics.Point{T: in[i-1].T, V: float64(b[j]-a[j]) / dt})
+			}
+			if len(s.Points) > 0 {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }

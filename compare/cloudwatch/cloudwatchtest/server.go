@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,16 @@ type Server struct {
 	Throttle int
 	// Empty names metrics with no data (an unknown identifier).
 	Empty func(name string, dims map[string]string) bool
+	// Gap names periods a metric has no datapoint for (DB load is only
+	// published while there is load).
+	Gap func(name string, t time.Time) bool
+
+	// RDS, PI and Logs are the other services a cloudwatch: source asks;
+	// Start serves defaults when they are nil: every instance known,
+	// with Enhanced Monitoring and Performance Insights off.
+	RDS  *RDS
+	PI   *PI
+	Logs *Logs
 
 	mu       sync.Mutex
 	Requests int
@@ -60,6 +71,7 @@ func (f *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unexpected protocol", http.StatusBadRequest)
 		return
 	}
+	signedFor(f.t, r, "monitoring")
 	if f.Throttle > 0 {
 		f.Throttle--
 		f.error(w, "ThrottlingException", "Rate exceeded")
@@ -112,6 +124,9 @@ func (f *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				if seen <= skip {
 					continue
 				}
+				if f.Gap != nil && f.Gap(fq.Name, t) {
+					continue
+				}
 				if f.PageSize > 0 && emitted >= f.PageSize {
 					more = true
 					break
@@ -146,12 +161,39 @@ func (f *Server) error(w http.ResponseWriter, typ, msg string) {
 	w.Write(cbor.Encode(cbor.Map{"__type": cbor.String("com.amazonaws.cloudwatch#" + typ), "message": cbor.String(msg)}))
 }
 
-// Start serves f and points the default AWS config at it.
+// Start serves f, and the other services beside it, and points the
+// default AWS config at them.
 func (f *Server) Start(t testing.TB) {
 	f.t = t
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	Env(t, srv.URL)
+	if f.RDS == nil {
+		f.RDS = &RDS{}
+	}
+	if f.PI == nil {
+		f.PI = &PI{}
+	}
+	if f.Logs == nil {
+		f.Logs = &Logs{}
+	}
+	t.Setenv("AWS_ENDPOINT_URL_RDS", serve(t, f.RDS.start(t)))
+	t.Setenv("AWS_ENDPOINT_URL_PI", serve(t, f.PI.start(t)))
+	t.Setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", serve(t, f.Logs.start(t)))
+}
+
+func serve(t testing.TB, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// signedFor checks that a request is SigV4-signed for service, as the
+// SDK signs it.
+func signedFor(t testing.TB, r *http.Request, service string) {
+	if a := r.Header.Get("Authorization"); !strings.HasPrefix(a, "AWS4-HMAC-SHA256 Credential=AKIDTEST/") || !strings.Contains(a, "/"+service+"/aws4_request") {
+		t.Errorf("request to %s not signed for %q: Authorization %q", r.URL, service, a)
+	}
 }
 
 // Env sets the environment so config.LoadDefaultConfig talks to url with

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/pgrehearse/pgrehearse/parse"
+	"github.com/pgrehearse/pgrehearse/parse/fingerprint"
 )
 
 func TestResultsWriter(t *testing.T) {
@@ -123,5 +126,90 @@ func TestDiagnosis(t *testing.T) {
 				t.Errorf("behind schedule without a diagnosis")
 			}
 		})
+	}
+}
+
+// TestResultsRoundTrip: what the writer writes, the reader reads back,
+// line by line, with the header and the summary; a cut last line reads as
+// truncated, not as damage.
+func TestResultsRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var buf bytes.Buffer
+	rw, err := NewResultsWriter(&buf, ResultsHeader{Target: "host=h", Speed: 2, WorkloadID: "abc", Shard: "1/3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1_800_000_000, 0)
+	var want []*Result
+	for i := range 500 {
+		r := &Result{Session: uint64(rng.IntN(9) + 1), Index: i, Scheduled: t0.Add(time.Duration(rng.IntN(1e6)) * time.Microsecond),
+			Fingerprint: fingerprint.ID(rng.Uint64()), Pipelined: rng.IntN(4) == 0, BlockedBy: []string{"", "session 3", `backend 7 outside the replay (application "psql", user x, idle)`}[rng.IntN(3)]}
+		r.Started = r.Scheduled.Add(time.Duration(rng.IntN(2000)) * time.Microsecond)
+		r.Latency = time.Duration(rng.IntN(1e5)) * time.Microsecond
+		r.Rows = int64(rng.IntN(100))
+		switch rng.IntN(6) {
+		case 0:
+			r.Kind, r.StandIn, r.Err, r.SQLState = parse.Error, rng.IntN(2) == 0, errors.New("x"), "22P02"
+		case 1:
+			r.Skipped, r.SkipReason = true, "copy_from_stdin"
+		case 2:
+			r.Err = errors.New("connection reset")
+		}
+		if r.Lateness() > time.Millisecond {
+			r.LateCause = causes[rng.IntN(len(causes))]
+		}
+		rw.Add(r)
+		want = append(want, r)
+	}
+	sum, err := rw.Close(&Stats{Sessions: 9, Started: t0, Finished: t0.Add(time.Second)}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cut := range []bool{false, true} {
+		data := buf.Bytes()
+		if cut {
+			// A killed replay: the summary is gone and a line is half
+			// written.
+			i := bytes.LastIndex(data[:len(data)-1], []byte("\n"))
+			data = data[:i-20]
+		}
+		rr, err := NewResultsReader(bytes.NewReader(data), "results.jsonl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := rr.Header(); h.WorkloadID != "abc" || h.Shard != "1/3" || h.Speed != 2 || h.Version != ResultsVersion {
+			t.Fatalf("header %+v", h)
+		}
+		n := 0
+		for {
+			l, err := rr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := want[n]
+			state := stateOf(w)
+			if l.Session != w.Session || l.Index != w.Index || l.EventKind() != w.Kind && !(w.Kind == 0 && l.EventKind() == parse.Statement) ||
+				l.StartUS != w.Started.UnixMicro() || l.LatUS != w.Latency.Microseconds() || l.Fingerprint() != w.Fingerprint ||
+				l.Pipelined != w.Pipelined || l.StandIn != w.StandIn || l.BlockedBy != w.BlockedBy || l.SQLState != state ||
+				l.Skipped != w.SkipReason || l.Late != w.LateCause || l.Rows != w.Rows {
+				t.Fatalf("line %d: read %+v, wrote %+v", n, l, w)
+			}
+			n++
+		}
+		if cut {
+			if !rr.Truncated() || rr.Summary() != nil || n != len(want)-1 {
+				t.Errorf("cut file: truncated %v, summary %v, %d lines", rr.Truncated(), rr.Summary() != nil, n)
+			}
+			continue
+		}
+		if rr.Truncated() || n != len(want) || rr.Summary() == nil || rr.Summary().Statements != sum.Statements {
+			t.Errorf("whole file: truncated %v, %d lines, summary %+v", rr.Truncated(), n, rr.Summary())
+		}
+	}
+	if IsResults([]byte("PGRWKLD")) || !IsResults(buf.Bytes()[:64]) {
+		t.Error("IsResults")
 	}
 }

@@ -263,17 +263,18 @@ func (rp *running) jump(ctx context.Context, us int64) {
 	}
 }
 
-// makeRoom keeps the queued events within the memory budget. A session
-// whose backlog holds a good share of it is stalled (one of its
-// statements runs long on the target): its backlog goes to disk and the
-// user is told what it waits for. Otherwise every session is keeping up
-// and the read-ahead itself is too big: the reader waits for them.
+// makeRoom keeps the queued events within the memory budget. A stalled
+// session (one of its statements has run for a while on the target) whose
+// backlog holds a good share of it has its backlog moved to disk, and the
+// user is told what it waits for. When no session is stalled, every one
+// is keeping up and the read-ahead itself is too big for the budget: the
+// reader waits for them.
 func (rp *running) makeRoom(ctx context.Context, sessions map[uint64]*session) {
 	for rp.mem.Load() > rp.MemoryBudget && ctx.Err() == nil {
 		var big *session
 		var bigBytes int64
 		for _, ss := range sessions {
-			if b, _ := ss.q.backlog(); b > bigBytes {
+			if b, _ := ss.q.backlog(); b > bigBytes && ss.stalled() {
 				big, bigBytes = ss, b
 			}
 		}
@@ -284,6 +285,17 @@ func (rp *running) makeRoom(ctx context.Context, sessions map[uint64]*session) {
 		}
 		sleepUntil(ctx, time.Now().Add(5*time.Millisecond))
 	}
+}
+
+// stallAfter is how long a statement runs before its session counts as
+// stalled.
+const stallAfter = time.Second
+
+// stalled reports whether the session's statement has been running on the
+// target for stallAfter or more.
+func (ss *session) stalled() bool {
+	s := ss.since.Load()
+	return s != 0 && time.Since(time.Unix(0, s)) >= stallAfter
 }
 
 // stall moves a stalled session's backlog to disk and says so.

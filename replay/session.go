@@ -29,6 +29,13 @@ type session struct {
 	prevEnd time.Time
 	// prevLock is set when that statement waited for a lock.
 	prevLock bool
+	// connectedAt is when the session's connection was made: a statement
+	// due before that waited for the connection.
+	connectedAt time.Time
+	// behind is why the session fell behind its schedule, until it has
+	// caught up: the statements it runs late to catch up are late for the
+	// same reason as the first one.
+	behind string
 	// since is when the running unit was sent (Unix ns, 0 when none), and
 	// lock what the watcher saw it wait for; both are read by the watcher.
 	since atomic.Int64
@@ -112,6 +119,7 @@ func (ss *session) closeConn(ctx context.Context) {
 
 func (ss *session) connected(c Conn) {
 	ss.conn, ss.lost = c, false
+	ss.connectedAt = time.Now()
 	if ss.opened {
 		ss.reconnects++
 	}
@@ -152,13 +160,7 @@ func (ss *session) run(ctx, execCtx context.Context, unit []*parse.Event) {
 func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Event) {
 	rp := ss.rp
 	due := rp.at(unit[0].Time)
-	cause := CauseReplayer
-	switch {
-	case ss.prevEnd.After(due) && ss.prevLock:
-		cause = CauseLock
-	case ss.prevEnd.After(due):
-		cause = CauseTarget
-	}
+	cause := ss.lateCause(due)
 	if ss.conn == nil && ss.lost {
 		// The connection was lost (killed backend, restarted target),
 		// or never made: the application would have connected again.
@@ -225,6 +227,31 @@ func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Eve
 	ss.prevEnd, ss.prevLock = end, blocked != ""
 }
 
+// lateCause says why a unit due at due starts late, if it does: what
+// held up the session when it fell behind (a lock, the target, the
+// connection, the replayer), for as long as it is catching up.
+func (ss *session) lateCause(due time.Time) string {
+	if time.Since(due) <= time.Millisecond {
+		ss.behind = ""
+		return ""
+	}
+	cause := CauseReplayer
+	switch {
+	case ss.prevEnd.After(due) && ss.prevLock:
+		cause = CauseLock
+	case ss.behind != "":
+		return ss.behind
+	case ss.prevEnd.After(due):
+		cause = CauseTarget
+	case ss.connectedAt.After(due):
+		// The connection (or the wait for its database or role to
+		// exist) took until after the statement was due.
+		cause = CauseConnect
+	}
+	ss.behind = cause
+	return cause
+}
+
 // sendable reports whether a result's statement goes to the target: it
 // was not decided in prepare.
 func (ss *session) sendable(res *Result) bool {
@@ -242,6 +269,10 @@ func (ss *session) prepare(unit []*parse.Event, started time.Time, cause string)
 			Fingerprint: ev.Fingerprint, Pipelined: i > 0}
 		if res.Lateness() > time.Millisecond {
 			res.LateCause = cause
+			if res.LateCause == "" {
+				// Late only after the unit's first statement.
+				res.LateCause = CauseReplayer
+			}
 		}
 		if ev.Err != nil {
 			res.Production = ev.Err.SQLState

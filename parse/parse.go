@@ -343,8 +343,14 @@ const sampleSize = 256 << 10
 
 // open opens path, undoes its compression, detects its format and sets up
 // the entry reader.
-func open(path string, opt *Options) (*input, error) {
+func open(path string, opt *Options) (_ *input, err error) {
 	in := &input{path: path}
+	defer func() {
+		// A file that is refused is closed, its decompressor with it.
+		if err != nil {
+			in.close()
+		}
+	}()
 	var raw io.Reader
 	if path == "-" {
 		raw = opt.Stdin
@@ -528,78 +534,4 @@ func noStatements(sum *Summary) error {
 		return fmt.Errorf("%w: %d entries were read but none is a statement, and most messages are not recognised: the log was probably written with a non-English lc_messages; set lc_messages = 'C' on the server and capture again", ErrUnrecognized, sum.Entries)
 	}
 	return fmt.Errorf("%w: %d log entries were read but none is a statement: capture with log_statement = 'all' (or log_min_duration_statement = 0), and log_connections = on, log_disconnections = on", ErrUnrecognized, sum.Entries)
-}
-
-// readahead runs a slow reader (a decompressor) on its own goroutine.
-type readahead struct {
-	ch   chan []byte
-	free chan []byte
-	done chan struct{}
-	cur  []byte
-	buf  []byte
-	err  error
-	errc chan error
-}
-
-func newReadahead(r io.Reader) *readahead {
-	ra := &readahead{ch: make(chan []byte, 3), free: make(chan []byte, 4), done: make(chan struct{}), errc: make(chan error, 1)}
-	for i := 0; i < 4; i++ {
-		ra.free <- make([]byte, 1<<20)
-	}
-	go func() {
-		defer close(ra.ch)
-		for {
-			var b []byte
-			select {
-			case b = <-ra.free:
-			case <-ra.done:
-				return
-			}
-			n, err := 0, error(nil)
-			for n < len(b) && err == nil {
-				var m int
-				m, err = r.Read(b[n:])
-				n += m
-			}
-			if n > 0 {
-				select {
-				case ra.ch <- b[:n]:
-				case <-ra.done:
-					return
-				}
-			}
-			if err != nil {
-				ra.errc <- err
-				return
-			}
-		}
-	}()
-	return ra
-}
-
-// Close stops the goroutine.
-func (ra *readahead) Close() { close(ra.done) }
-
-func (ra *readahead) Read(p []byte) (int, error) {
-	for len(ra.cur) == 0 {
-		if ra.buf != nil {
-			ra.free <- ra.buf[:cap(ra.buf)]
-			ra.buf = nil
-		}
-		b, ok := <-ra.ch
-		if !ok {
-			if ra.err == nil {
-				select {
-				case ra.err = <-ra.errc:
-				default:
-					ra.err = io.ErrClosedPipe
-				}
-			}
-			return 0, ra.err
-		}
-		ra.buf, ra.cur = b, b
-	}
-	n := copy(p, ra.cur)
-	ra.cur = ra.cur[n:]
-	return n, nil
 }

@@ -842,13 +842,6 @@ func (c *Comparison) decide() {
 	v.Result, v.Reason = GO, fmt.Sprintf("all %d gates passed", len(c.Gates))
 }
 
-func fmtp(p *float64) string {
-	if p == nil {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.4g", *p)
-}
-
 type resultLine struct {
 	S        uint64 `json:"s"`
 	I        int    `json:"i"`

@@ -177,7 +177,7 @@ func TestParseErrors(t *testing.T) {
 		{"no args", []string{"parse"}, exitUsage, "name at least one log"},
 		{"unknown flag", []string{"parse", "--bogus", "x"}, exitUsage, "bogus"},
 		{"bad format", []string{"parse", "--format", "xml", notALog}, exitUsage, "--format"},
-		{"missing file", []string{"parse", filepath.Join(dir, "nope.log")}, exitUsage, "nope.log"},
+		{"missing file", []string{"parse", filepath.Join(dir, "nope.log")}, exitUsage, "nope.log does not exist"},
 		{"mixed formats", []string{"parse", "-o", filepath.Join(dir, "w5"), mixed}, exitUsage, "entries (50.1 %) match no format"},
 		{"cut last line", []string{"parse", "-o", filepath.Join(dir, "w6"), cutLine}, exitOK, "cutline.log:22: the file ends in the middle of a line"},
 		{"not a log", []string{"parse", "-o", filepath.Join(dir, "w1"), notALog}, exitUsage, "--log-line-prefix"},

@@ -82,6 +82,17 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		// Other sources are read by compare afterwards, from the replay
 		// window in the results file.
 	}
+	paths := files{cmd: "replay"}
+	paths.input("workload", fs.Arg(0))
+	paths.input("--password-file", *passwordFile)
+	paths.output("-o", *out)
+	if sampleCfg != nil {
+		paths.output("--samples", *samplesOut)
+	}
+	// Checked now, not after --start-at's wait.
+	if err := paths.check(); err != nil {
+		return err
+	}
 	var passwords map[string]string
 	if *passwordFile != "" {
 		if passwords, err = readPasswordFile(*passwordFile); err != nil {
@@ -158,23 +169,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	}
 	stopProgress := func() {}
 	if env.stderrTTY && !*quiet {
-		done := make(chan struct{})
-		finished := make(chan struct{})
-		stopProgress = func() { close(done); <-finished }
-		go func() {
-			defer close(finished)
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-t.C:
-					fmt.Fprintf(env.stderr, "\r\033[K%s", mon.Line())
-				case <-done:
-					fmt.Fprint(env.stderr, "\r\033[K")
-					return
-				}
-			}
-		}()
+		stopProgress = showProgress(env, mon)
 	}
 	stopSampling := func() {}
 	if sampleCfg != nil {
@@ -205,6 +200,28 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintf(env.stderr, "pgrehearse: warning: the replay fell behind schedule: %s\n", sum.Diagnosis)
 	}
 	return runErr
+}
+
+// showProgress rewrites a progress line every second until the returned
+// function is called.
+func showProgress(env *environment, mon *replay.Monitor) func() {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fmt.Fprintf(env.stderr, "\r\033[K%s", mon.Line())
+			case <-done:
+				fmt.Fprint(env.stderr, "\r\033[K")
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // checkTarget refuses a hot standby unless the replay is read-only

@@ -39,8 +39,8 @@ type Reader struct {
 	// ends in a stray "\r".
 	crlf, decided bool
 	err           error
-	arena   []byte
-	bufs    [nSlots][]byte
+	arena         []byte
+	bufs          [nSlots][]byte
 }
 
 // NewReader returns a Reader of r for lines that start with prefix p; tp

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
 	"github.com/pgrehearse/pgrehearse/compare/pgsample"
@@ -504,14 +505,20 @@ func candidateDurations(ctx context.Context, in Input, queries map[fingerprint.I
 	// without statements still leaves a valid workload; only a log that
 	// cannot be read at all stops the compare.
 	pr, pw := io.Pipe()
-	defer pr.Close()
-	go func() {
+	var g errgroup.Group
+	g.Go(func() error {
 		// A summary means the workload was written, trailer included.
 		sum, err := parse.Run(ctx, in.CandidateLogs, pw, opt)
 		if sum != nil {
 			err = nil
 		}
 		pw.CloseWithError(err)
+		return nil
+	})
+	// Closing the pipe fails the parse's next write, which ends it.
+	defer func() {
+		pr.Close()
+		g.Wait()
 	}()
 	fps := &fingerprint.Cache{}
 	lo, hi := from.Add(-time.Second).UnixMicro(), to.Add(time.Second).UnixMicro()

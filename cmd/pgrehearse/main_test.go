@@ -179,6 +179,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad format", []string{"parse", "--format", "xml", notALog}, exitUsage, "--format"},
 		{"missing file", []string{"parse", filepath.Join(dir, "nope.log")}, exitUsage, "nope.log does not exist"},
 		{"mixed formats", []string{"parse", "-o", filepath.Join(dir, "w5"), mixed}, exitUsage, "entries (50.1 %) match no format"},
+		{"wrong --format", []string{"parse", "--format", "csvlog", "-o", filepath.Join(dir, "w7"), junky}, exitUsage, `--format csvlog was given, but the file looks like stderr (log_line_prefix "%m|%u|%d|%c|")`},
+		{"window outside the log", []string{"parse", "--begin", "2030-01-01T00:00:00Z", "-o", filepath.Join(dir, "w8"), junky}, exitUsage, "the log's entries run from 2026-11-22T12:17:33.100Z to 2026-11-22T12:17:33.119Z"},
 		{"cut last line", []string{"parse", "-o", filepath.Join(dir, "w6"), cutLine}, exitOK, "cutline.log:22: the file ends in the middle of a line"},
 		{"not a log", []string{"parse", "-o", filepath.Join(dir, "w1"), notALog}, exitUsage, "--log-line-prefix"},
 		{"truncated gzip", []string{"parse", "-o", filepath.Join(dir, "w2"), cut}, exitError, "cut.log.gz"},

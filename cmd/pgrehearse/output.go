@@ -109,6 +109,9 @@ func absPath(p string) string {
 func writableDir(path string) error {
 	dir := filepath.Dir(realPath(path))
 	st, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("its directory %s does not exist: create it, or write elsewhere", dir)
+	}
 	if err != nil {
 		return fmt.Errorf("its directory %s: %w", dir, err)
 	}
@@ -117,7 +120,7 @@ func writableDir(path string) error {
 	}
 	probe, err := os.CreateTemp(dir, ".pgrehearse-probe-*")
 	if err != nil {
-		return fmt.Errorf("can not create files in %s: %w", dir, err)
+		return fmt.Errorf("can not create files in %s (%w): write elsewhere", dir, err)
 	}
 	probe.Close()
 	return os.Remove(probe.Name())

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -156,7 +157,11 @@ func runParse(ctx context.Context, env *environment, args []string) error {
 	finishBar()
 	if errors.Is(runErr, parse.ErrOutput) {
 		commit(false)
-		return fmt.Errorf("parse: %w; writing %s failed, so the parse stopped: free space there or write elsewhere with -o, then parse again (an existing %s is untouched)", runErr, *out, *out)
+		kept := ""
+		if st, err := os.Stat(*out); err == nil && st.Mode().IsRegular() {
+			kept = "; the existing " + *out + " is untouched"
+		}
+		return fmt.Errorf("parse: %w. Free space on the disk of %s or write elsewhere with -o, then parse again%s", runErr, *out, kept)
 	}
 	// A workload without statements (a window outside the log, a log of
 	// another format) would only replace a good one with an empty one.

@@ -123,7 +123,7 @@ func TestFailedParseLeavesOutput(t *testing.T) {
 	}
 	// A full disk stops the parse at once and says what to do.
 	code, _, stderr := run(t, nil, "parse", "-o", "/dev/full", corpus("A-stderr.log.gz"))
-	if code != exitError || !strings.Contains(stderr, "/dev/full") || !strings.Contains(stderr, "no space left") || !strings.Contains(stderr, "free space") {
+	if code != exitError || !strings.Contains(stderr, "/dev/full") || !strings.Contains(stderr, "no space left") || !strings.Contains(stderr, "Free space") {
 		t.Errorf("-o /dev/full: exit %d %s", code, stderr)
 	}
 	if tmp, _ := filepath.Glob(filepath.Join(dir, ".*.tmp")); len(tmp) != 0 {

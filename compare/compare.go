@@ -319,10 +319,6 @@ func (c *Comparison) Judge(gates []Gate) {
 	c.decide()
 }
 
-// candidateDurations parses the candidate's logs and records the
-// server-side duration of every statement of the workload's queries that
-// ran in the replay window; statements of other clients (the sampler, the
-// replay's own checks) do not match a workload query and are ignored.
 // spans are sessions' active spans: first statement start to last
 // statement end, in µs.
 type spans map[uint64][2]int64
@@ -576,11 +572,4 @@ func (c *Comparison) decide() {
 		return
 	}
 	v.Result, v.Reason = GO, fmt.Sprintf("all %d gates passed", len(c.Gates))
-}
-
-func fmtp(p *float64) string {
-	if p == nil {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.4g", *p)
 }

@@ -112,7 +112,8 @@ func fillExamples(ctx context.Context, path string, wanted map[stmtKey]*Example)
 		if ex == nil {
 			return true
 		}
-		ex.Text = ev.Text
+		// Values as production sent them, but never a password.
+		ex.Text = fingerprint.MaskPasswords(ev.Text)
 		for _, p := range ev.Params {
 			if p.Null {
 				ex.Params = append(ex.Params, "NULL")

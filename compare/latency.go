@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pgrehearse/pgrehearse/compare/pgsample"
 	"github.com/pgrehearse/pgrehearse/parse"
@@ -89,18 +90,21 @@ func candidateDurations(ctx context.Context, in Input, queries queryTable, from,
 	// without statements still leaves a valid workload; only a log that
 	// cannot be read at all stops the compare.
 	pr, pw := io.Pipe()
-	defer pr.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	var g errgroup.Group
+	g.Go(func() error {
 		// A summary means the workload was written, trailer included.
 		sum, err := parse.Run(ctx, in.CandidateLogs, pw, opt)
 		if sum != nil {
 			err = nil
 		}
 		pw.CloseWithError(err)
+		return nil
+	})
+	// Closing the pipe fails the parse's next write, which ends it.
+	defer func() {
+		pr.Close()
+		g.Wait()
 	}()
-	defer func() { pr.Close(); <-done }()
 	lo, hi := from.Add(-time.Second).UnixMicro(), to.Add(time.Second).UnixMicro()
 	_, err := events(ctx, "the candidate's log", pr, func(ev *parse.Event) bool {
 		if ev.Kind != parse.Statement || ev.Duration < 0 || ev.Err != nil || ev.Time < lo || ev.Time > hi {

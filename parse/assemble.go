@@ -48,6 +48,9 @@ type assembler struct {
 	keyBuf []byte
 	src    int // index of the source the current entry came from
 	name   string
+	// problem receives each malformed entry found here, down the same
+	// path as the readers' (counted, listed, shown, and --strict).
+	problem func(Problem)
 
 	// Which logging style the log uses: log_statement entries, or only
 	// duration entries with the text (log_min_duration_statement). In the
@@ -740,13 +743,8 @@ func (a *assembler) addError(e *logentry.Entry) {
 }
 
 func (a *assembler) malformed(e *logentry.Entry, reason string) {
-	a.sum.Skipped["malformed"]++
-	if len(a.sum.Problems) < maxProblems {
-		a.sum.Problems = append(a.sum.Problems, Problem{File: a.name, Line: e.Line, Reason: reason})
-	}
+	a.problem(Problem{File: a.name, Line: e.Line, Reason: reason})
 }
-
-const maxProblems = 20
 
 // release writes every held event at or before limit, and the oldest ones
 // beyond that while too many are held.

@@ -13,25 +13,17 @@
 package parse
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-
-	"github.com/pgrehearse/pgrehearse/parse/csvlog"
-	"github.com/pgrehearse/pgrehearse/parse/jsonlog"
 	"github.com/pgrehearse/pgrehearse/parse/logentry"
-	"github.com/pgrehearse/pgrehearse/parse/stderrlog"
 )
 
 // Format names a log format.
@@ -90,38 +82,15 @@ var ErrUnrecognized = errors.New("unrecognized input")
 // ErrMalformed is wrapped by the error Run returns in Strict mode.
 var ErrMalformed = errors.New("malformed log entry")
 
-// input is one opened log.
-type input struct {
-	path   string
-	idx    int // position among the inputs: the source index in frames
-	f      io.Closer
-	count  *countingReader
-	r      logentry.Reader
-	format Format
-	prefix string
-	comp   string
-	size   int64
-	cur    *logentry.Entry
-	done   bool
-	fsum   *FileSummary
-	closer func()
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
+// ErrOutput is wrapped by the error Run returns when writing the workload
+// failed (a full disk, a closed pipe); the parse stops at the first one.
+var ErrOutput = errors.New("write the workload")
 
 // Run parses the logs at paths ("-" is standard input) and writes a
 // workload to out. It returns the summary even with an error: the
 // workload written so far is valid and carries a trailer that says why it
-// is incomplete.
+// is incomplete. An error writing out (wrapping ErrOutput) stops the parse
+// at once.
 func Run(ctx context.Context, paths []string, out io.Writer, opt Options) (*Summary, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("%w: no log files given", ErrUnrecognized)
@@ -132,51 +101,31 @@ func Run(ctx context.Context, paths []string, out io.Writer, opt Options) (*Summ
 	if opt.Producer == "" {
 		opt.Producer = "pgrehearse"
 	}
-	sum := newSummary()
-	var inputs []*input
+	p := &parseRun{ctx: ctx, opt: &opt, sum: newSummary(), out: &outputWriter{w: out}}
 	defer func() {
-		for _, in := range inputs {
+		for _, in := range p.inputs {
 			in.close()
 		}
 	}()
-	var total int64
 	hdr := &Header{Format: "pgrehearse-workload", Version: FormatVersion, Producer: opt.Producer, SystemIdentifier: opt.SystemIdentifier, ID: newID(),
 		ReorderWindowMS: opt.ReorderWindow.Milliseconds(), TextSlots: defaultTextSlots, TextBytes: defaultTextBytes}
-	for _, p := range paths {
-		in, err := open(p, &opt)
+	for _, path := range paths {
+		in, err := open(path, &opt)
 		if err != nil {
 			return nil, err
 		}
-		in.idx = len(inputs)
-		inputs = append(inputs, in)
-		total += in.size
-		hdr.Sources = append(hdr.Sources, Source{Path: p, Format: string(in.format), Prefix: in.prefix, Compression: in.comp, Bytes: in.size})
-		in.fsum = &FileSummary{Path: p, Format: string(in.format), Prefix: in.prefix, Compression: in.comp}
+		in.idx = len(p.inputs)
+		p.inputs = append(p.inputs, in)
+		p.total += in.size
+		hdr.Sources = append(hdr.Sources, Source{Path: path, Format: string(in.format), Prefix: in.prefix, Compression: in.comp, Bytes: in.size})
+		in.fsum = &FileSummary{Path: path, Format: string(in.format), Prefix: in.prefix, Compression: in.comp}
 	}
-	f := &filter{db: newNameFilter(opt.Databases), user: newNameFilter(opt.Users), app: newNameFilter(opt.Applications)}
-	if !opt.Begin.IsZero() {
-		f.begin = opt.Begin.UnixMicro()
-		hdr.Filters = append(hdr.Filters, "begin="+opt.Begin.UTC().Format(time.RFC3339Nano))
-	}
-	if !opt.End.IsZero() {
-		f.end = opt.End.UnixMicro()
-		hdr.Filters = append(hdr.Filters, "end="+opt.End.UTC().Format(time.RFC3339Nano))
-	}
-	for _, kv := range [][2]any{{"database", opt.Databases}, {"user", opt.Users}, {"application", opt.Applications}} {
-		for _, v := range kv[1].([]string) {
-			hdr.Filters = append(hdr.Filters, kv[0].(string)+"="+v)
-		}
-	}
-
+	f := newFilter(&opt, hdr)
 	// Read the first entry of every input before writing the header: its
 	// time is the base all frame times are relative to.
-	var runErr error
-	for _, in := range inputs {
-		if err := in.advance(sum, &opt); err != nil {
-			runErr = errors.Join(runErr, err)
-			if opt.Strict && errors.Is(err, ErrMalformed) {
-				return sum, err
-			}
+	for _, in := range p.inputs {
+		if err := p.advance(in); err != nil && opt.Strict && errors.Is(err, ErrMalformed) {
+			return p.sum, err
 		}
 		if in.cur != nil && in.cur.Time != 0 && (hdr.Start == 0 || in.cur.Time < hdr.Start) {
 			hdr.Start = in.cur.Time
@@ -191,64 +140,180 @@ func Run(ctx context.Context, paths []string, out io.Writer, opt Options) (*Summ
 	if f.begin > hdr.Start {
 		hdr.Start = f.begin
 	}
-	w, err := newWriter(out, hdr, !opt.Uncompressed)
+	w, err := newWriter(p.out, hdr, !opt.Uncompressed)
 	if err != nil {
-		return nil, fmt.Errorf("write workload: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
-	asm := newAssembler(w, sum, f, opt.ReorderWindow.Microseconds())
+	p.asm = newAssembler(w, p.sum, f, opt.ReorderWindow.Microseconds())
+	p.asm.problem = p.problem
+	p.loop()
+	return p.finish(w, f)
+}
 
+// parseRun is the state of one Run.
+type parseRun struct {
+	ctx    context.Context
+	opt    *Options
+	sum    *Summary
+	inputs []*input
+	total  int64
+	asm    *assembler
+	out    *outputWriter
+	runErr error
+	// strictErr is the first malformed entry in strict mode.
+	strictErr error
+	// first and last are the earliest and latest entry times read, the
+	// log's own window, for messages about --begin and --end.
+	first, last int64
+}
+
+// loop feeds the entries of all inputs, merged in time order, to the
+// assembler until they end, the output fails, --strict meets a malformed
+// entry, or ctx is cancelled.
+func (p *parseRun) loop() {
 	var n int64
 	for {
-		in := nextInput(inputs)
+		in := nextInput(p.inputs)
 		if in == nil {
-			break
+			return
 		}
-		asm.name = in.path
+		if t := in.cur.Time; p.first == 0 || t < p.first {
+			p.first = t
+		}
+		p.last = max(p.last, in.cur.Time)
+		p.asm.name = in.path
 		in.fsum.Entries++
-		asm.add(in.cur, in.idx)
-		if err := in.advance(sum, &opt); err != nil {
-			runErr = errors.Join(runErr, err)
-			if opt.Strict && errors.Is(err, ErrMalformed) {
-				break
-			}
+		p.asm.add(in.cur, in.idx)
+		if err := p.out.failed(); err != nil {
+			p.runErr = errors.Join(p.runErr, fmt.Errorf("%w: %w; stopped reading at %s line %d", ErrOutput, err, in.path, in.cur.Line))
+			return
+		}
+		if p.strictErr != nil {
+			return
+		}
+		if err := p.advance(in); err != nil && p.opt.Strict && errors.Is(err, ErrMalformed) {
+			return
 		}
 		n++
 		if n&4095 == 0 {
-			if ctx.Err() != nil {
-				sum.Interrupted = true
-				break
+			if p.ctx.Err() != nil {
+				p.sum.Interrupted = true
+				return
 			}
-			if opt.Progress != nil {
-				opt.Progress(readBytes(inputs), total)
+			if p.opt.Progress != nil {
+				p.opt.Progress(readBytes(p.inputs), p.total)
 			}
 		}
 	}
-	asm.finish()
-	sum.Bytes = readBytes(inputs)
-	for _, in := range inputs {
+}
+
+// advance moves in to its next entry, collecting the error that ends it.
+func (p *parseRun) advance(in *input) error {
+	err := in.advance(p.sum, p.opt)
+	if err != nil {
+		p.runErr = errors.Join(p.runErr, err)
+	}
+	return err
+}
+
+// problem takes a malformed entry the assembler found.
+func (p *parseRun) problem(pr Problem) {
+	record(p.sum, p.opt, pr, "malformed")
+	if p.opt.Strict && p.strictErr == nil {
+		p.strictErr = fmt.Errorf("parse %s:%d: %s: %w", pr.File, pr.Line, pr.Reason, ErrMalformed)
+		p.runErr = errors.Join(p.runErr, p.strictErr)
+	}
+}
+
+// finish completes the summary, writes the trailer and says what went
+// wrong, if anything.
+func (p *parseRun) finish(w *writer, f *filter) (*Summary, error) {
+	sum := p.sum
+	p.asm.finish()
+	sum.Bytes = readBytes(p.inputs)
+	for _, in := range p.inputs {
 		in.fsum.Bytes = in.count.n
 		sum.Files = append(sum.Files, *in.fsum)
 	}
-	if opt.Progress != nil {
-		opt.Progress(sum.Bytes, total)
+	if p.opt.Progress != nil {
+		p.opt.Progress(sum.Bytes, p.total)
+	}
+	runErr := p.runErr
+	if runErr == nil && !sum.Interrupted {
+		// Lines of another format are damage too, when there are many.
+		runErr = unreadable(p.inputs)
 	}
 	sum.Complete = runErr == nil && !sum.Interrupted
 	if runErr != nil {
 		sum.Damage = runErr.Error()
 	}
 	if err := w.close(sum); err != nil {
-		return sum, errors.Join(runErr, fmt.Errorf("write workload: %w", err))
+		if errors.Is(runErr, ErrOutput) {
+			return sum, runErr
+		}
+		return sum, errors.Join(runErr, fmt.Errorf("%w: %w", ErrOutput, err))
 	}
 	if sum.Interrupted {
-		return sum, errors.Join(runErr, ctx.Err())
+		return sum, errors.Join(runErr, p.ctx.Err())
 	}
 	if runErr != nil {
 		return sum, runErr
 	}
 	if sum.Statements == 0 {
-		return sum, noStatements(sum)
+		return sum, noStatements(sum, p.inputs, f, p.first, p.last)
 	}
 	return sum, nil
+}
+
+// newFilter makes the filter of the options and records it in the header.
+func newFilter(opt *Options, hdr *Header) *filter {
+	f := &filter{db: newNameFilter(opt.Databases), user: newNameFilter(opt.Users), app: newNameFilter(opt.Applications)}
+	if !opt.Begin.IsZero() {
+		f.begin = opt.Begin.UnixMicro()
+		hdr.Filters = append(hdr.Filters, "begin="+opt.Begin.UTC().Format(time.RFC3339Nano))
+	}
+	if !opt.End.IsZero() {
+		f.end = opt.End.UnixMicro()
+		hdr.Filters = append(hdr.Filters, "end="+opt.End.UTC().Format(time.RFC3339Nano))
+	}
+	for _, kv := range [][2]any{{"database", opt.Databases}, {"user", opt.Users}, {"application", opt.Applications}} {
+		for _, v := range kv[1].([]string) {
+			hdr.Filters = append(hdr.Filters, kv[0].(string)+"="+v)
+		}
+	}
+	return f
+}
+
+// outputWriter remembers the first error writing the workload. The zstd
+// encoder writes from its own goroutines, hence the lock.
+type outputWriter struct {
+	w   io.Writer
+	mu  sync.Mutex
+	bad atomic.Bool
+	err error
+}
+
+func (o *outputWriter) Write(b []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return 0, o.err
+	}
+	n, err := o.w.Write(b)
+	if err != nil {
+		o.err = err
+		o.bad.Store(true)
+	}
+	return n, err
+}
+
+func (o *outputWriter) failed() error {
+	if !o.bad.Load() {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
 }
 
 func entryPrecision(e *logentry.Entry) int64 {
@@ -279,336 +344,6 @@ func nextInput(ins []*input) *input {
 		}
 	}
 	return best
-}
-
-// advance moves in to its next entry, skipping (and counting) malformed
-// input. It returns a non-nil error for damage that ends the file, or for
-// a malformed entry in strict mode.
-func (in *input) advance(sum *Summary, opt *Options) error {
-	in.cur = nil
-	if in.done {
-		return nil
-	}
-	for {
-		e, err := in.r.Next()
-		if err == nil {
-			if e.Time == 0 {
-				p := Problem{File: in.path, Line: e.Line, Reason: "entry without a timestamp"}
-				record(sum, opt, p)
-				if opt.Strict {
-					in.done = true
-					return fmt.Errorf("parse %s:%d: %s: %w", p.File, p.Line, p.Reason, ErrMalformed)
-				}
-				continue
-			}
-			in.cur = e
-			return nil
-		}
-		var m *logentry.MalformedError
-		if errors.As(err, &m) {
-			p := Problem{File: in.path, Line: m.Line, Reason: m.Reason}
-			record(sum, opt, p)
-			if opt.Strict {
-				in.done = true
-				return fmt.Errorf("parse %s:%d: %s: %w", p.File, p.Line, p.Reason, ErrMalformed)
-			}
-			continue
-		}
-		in.done = true
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		return fmt.Errorf("read %s: %w (everything before this point was kept; if the file is still being written or was cut off, that is expected)", in.path, err)
-	}
-}
-
-func record(sum *Summary, opt *Options, p Problem) {
-	sum.Skipped["malformed"]++
-	if len(sum.Problems) < maxProblems {
-		sum.Problems = append(sum.Problems, p)
-	}
-	if opt.Malformed != nil {
-		opt.Malformed(p)
-	}
-}
-
-func (in *input) close() {
-	if in.closer != nil {
-		in.closer()
-	}
-	if in.f != nil {
-		in.f.Close()
-	}
-}
-
-const sampleSize = 256 << 10
-
-// open opens path, undoes its compression, detects its format and sets up
-// the entry reader.
-func open(path string, opt *Options) (*input, error) {
-	in := &input{path: path}
-	var raw io.Reader
-	if path == "-" {
-		raw = opt.Stdin
-		if raw == nil {
-			raw = os.Stdin
-		}
-		in.path = "stdin"
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("open log: %w", err)
-		}
-		if st, err := f.Stat(); err == nil {
-			if st.IsDir() {
-				f.Close()
-				return nil, fmt.Errorf("%w: %s is a directory: name the log files in it (for example %s/*.log)", ErrUnrecognized, path, strings.TrimRight(path, "/"))
-			}
-			in.size = st.Size()
-		}
-		in.f = f
-		raw = f
-	}
-	in.count = &countingReader{r: raw}
-	br := bufio.NewReaderSize(in.count, 1<<20)
-	head, _ := br.Peek(8)
-	var body io.Reader = br
-	switch {
-	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: gzip: %w", in.path, err)
-		}
-		in.comp = "gzip"
-		body = zr
-	case len(head) >= 4 && bytes.Equal(head[:4], []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(512<<20))
-		if err != nil {
-			return nil, fmt.Errorf("read %s: zstd: %w", in.path, err)
-		}
-		in.comp = "zstd"
-		in.closer = zr.Close
-		body = zr
-	case len(head) >= 3 && string(head[:3]) == "BZh":
-		return nil, fmt.Errorf("%w: %s is bzip2-compressed: run bzip2 -dc %s | pgrehearse parse -", ErrUnrecognized, in.path, path)
-	case len(head) >= 6 && bytes.Equal(head[:6], []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return nil, fmt.Errorf("%w: %s is xz-compressed: run xz -dc %s | pgrehearse parse -", ErrUnrecognized, in.path, path)
-	case len(head) >= 7 && string(head[:7]) == magic:
-		return nil, fmt.Errorf("%w: %s is already a pgrehearse workload file: pass it to replay, or look inside with pgrehearse inspect", ErrUnrecognized, in.path)
-	}
-	if in.comp != "" {
-		// Decompress on another core while this one parses.
-		ra := newReadahead(body)
-		prev := in.closer
-		in.closer = func() {
-			ra.Close()
-			if prev != nil {
-				prev()
-			}
-		}
-		body = ra
-	}
-	dr := bufio.NewReaderSize(body, 1<<20)
-	sample, _ := dr.Peek(sampleSize)
-	format := opt.Format
-	if (format == "" || format == FormatAuto) && opt.Prefix != "" && !jsonlog.Looks(sample) && !csvlog.Looks(sample) {
-		// A log_line_prefix only means something for stderr logs: the
-		// user has told us what the lines look like.
-		format = FormatStderr
-	}
-	if format == "" || format == FormatAuto {
-		f, err := detectFormat(sample)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", in.path, err)
-		}
-		format = f
-	}
-	in.format = format
-	tp := &logentry.TimeParser{Location: opt.Location}
-	switch format {
-	case FormatCSV:
-		in.r = csvlog.NewReader(dr, tp)
-	case FormatJSON:
-		in.r = jsonlog.NewReader(dr, tp)
-	case FormatStderr:
-		prefix := opt.Prefix
-		if prefix == "" {
-			p, err := stderrlog.DetectPrefix(sampleLines(sample))
-			if err != nil {
-				if lang := nonEnglish(sample); lang != "" {
-					return nil, fmt.Errorf("%s: %w", in.path, errNonEnglish(lang))
-				}
-				return nil, fmt.Errorf("%w: %s: %v", ErrUnrecognized, in.path, err)
-			}
-			prefix = p
-		}
-		cp, err := stderrlog.CompilePrefix(prefix)
-		if err != nil {
-			return nil, fmt.Errorf("%w: --log-line-prefix %q: %v", ErrUnrecognized, prefix, err)
-		}
-		if !strings.Contains(prefix, "%m") && !strings.Contains(prefix, "%t") && !strings.Contains(prefix, "%n") {
-			return nil, fmt.Errorf("%w: log_line_prefix %q has no timestamp (%%m, %%t or %%n): replay needs statement times; set log_line_prefix = '%%m [%%p] %%q%%u@%%d ' (or similar) on the server", ErrUnrecognized, prefix)
-		}
-		if !strings.Contains(prefix, "%c") && !strings.Contains(prefix, "%p") {
-			return nil, fmt.Errorf("%w: log_line_prefix %q has neither %%c nor %%p, so sessions can not be told apart; add %%c to log_line_prefix", ErrUnrecognized, prefix)
-		}
-		in.prefix = prefix
-		in.r = stderrlog.NewReader(dr, cp, tp)
-	default:
-		return nil, fmt.Errorf("%w: unknown log format %q: use auto, stderr, csvlog or jsonlog", ErrUnrecognized, format)
-	}
-	return in, nil
-}
-
-func sampleLines(sample []byte) [][]byte {
-	// The sample may end mid-line; drop the partial last line.
-	if i := bytes.LastIndexByte(sample, '\n'); i >= 0 && len(sample) == sampleSize {
-		sample = sample[:i]
-	}
-	lines := bytes.Split(sample, []byte("\n"))
-	if len(lines) > 500 {
-		lines = lines[:500]
-	}
-	return lines
-}
-
-// detectFormat tells the format from the first bytes of a decompressed log.
-func detectFormat(sample []byte) (Format, error) {
-	if len(bytes.TrimSpace(sample)) == 0 {
-		return "", fmt.Errorf("%w: the log is empty", ErrUnrecognized)
-	}
-	switch {
-	case jsonlog.Looks(sample):
-		return FormatJSON, nil
-	case csvlog.Looks(sample):
-		return FormatCSV, nil
-	}
-	if _, err := stderrlog.DetectPrefix(sampleLines(sample)); err == nil {
-		return FormatStderr, nil
-	} else if lang := nonEnglish(sample); lang != "" {
-		return "", errNonEnglish(lang)
-	} else {
-		return "", fmt.Errorf("%w: not a csvlog or jsonlog log, and as a stderr log: %v (or pass --format if it is csvlog or jsonlog)", ErrUnrecognized, err)
-	}
-}
-
-// nonEnglishWords are the translations of "statement:" and "ERROR:" in the
-// PostgreSQL message catalogs most often met. A log in another language
-// looks like a log with no statements, which is how pgreplay fails on it.
-var nonEnglishWords = []struct{ word, lang string }{
-	{"ANWEISUNG:", "German"}, {"FEHLER:", "German"},
-	{"INSTRUCTION :", "French"}, {"ERREUR:", "French"}, {"ERREUR :", "French"},
-	{"SENTENCIA:", "Spanish"}, {"sentencia:", "Spanish"},
-	{"ISTRUZIONE:", "Italian"}, {"ERRORE:", "Italian"}, {"istruzione:", "Italian"},
-	{"SENTENÇA:", "Portuguese"}, {"ERRO:", "Portuguese"}, {"comando:", "Portuguese"},
-	{"ОПЕРАТОР:", "Russian"}, {"ОШИБКА:", "Russian"},
-	{"文:", "Japanese"}, {"エラー:", "Japanese"},
-	{"语句:", "Chinese"}, {"错误:", "Chinese"},
-	{"문장:", "Korean"}, {"오류:", "Korean"},
-	{"Anweisung:", "German"}, {"instruction :", "French"},
-	{"POLECENIE:", "Polish"}, {"BŁĄD:", "Polish"},
-	{"KOMUT:", "Turkish"}, {"HATA:", "Turkish"},
-	{"PŘÍKAZ:", "Czech"}, {"CHYBA:", "Czech"},
-	{"UTASÍTÁS:", "Hungarian"}, {"HIBA:", "Hungarian"},
-	{"SATS:", "Swedish"}, {"FEL:", "Swedish"},
-}
-
-func errNonEnglish(lang string) error {
-	return fmt.Errorf("%w: this log was written with lc_messages in %s; pgrehearse reads English messages only: set lc_messages = 'C' (or 'en_US.UTF-8') on the server and capture again", ErrUnrecognized, lang)
-}
-
-func nonEnglish(sample []byte) string {
-	for _, w := range nonEnglishWords {
-		if bytes.Contains(sample, []byte(w.word)) {
-			return w.lang
-		}
-	}
-	return ""
-}
-
-func noStatements(sum *Summary) error {
-	if sum.Entries == 0 {
-		return fmt.Errorf("%w: no log entries were read: is this a PostgreSQL log? (pass --format and --log-line-prefix if it is)", ErrUnrecognized)
-	}
-	other := sum.Skipped["other_message"] + sum.Skipped["unknown_severity"]
-	if other > 0 && other*2 >= sum.Entries {
-		return fmt.Errorf("%w: %d entries were read but none is a statement, and most messages are not recognised: the log was probably written with a non-English lc_messages; set lc_messages = 'C' on the server and capture again", ErrUnrecognized, sum.Entries)
-	}
-	return fmt.Errorf("%w: %d log entries were read but none is a statement: capture with log_statement = 'all' (or log_min_duration_statement = 0), and log_connections = on, log_disconnections = on", ErrUnrecognized, sum.Entries)
-}
-
-// readahead runs a slow reader (a decompressor) on its own goroutine.
-type readahead struct {
-	ch   chan []byte
-	free chan []byte
-	done chan struct{}
-	cur  []byte
-	buf  []byte
-	err  error
-	errc chan error
-}
-
-func newReadahead(r io.Reader) *readahead {
-	ra := &readahead{ch: make(chan []byte, 3), free: make(chan []byte, 4), done: make(chan struct{}), errc: make(chan error, 1)}
-	for i := 0; i < 4; i++ {
-		ra.free <- make([]byte, 1<<20)
-	}
-	go func() {
-		defer close(ra.ch)
-		for {
-			var b []byte
-			select {
-			case b = <-ra.free:
-			case <-ra.done:
-				return
-			}
-			n, err := 0, error(nil)
-			for n < len(b) && err == nil {
-				var m int
-				m, err = r.Read(b[n:])
-				n += m
-			}
-			if n > 0 {
-				select {
-				case ra.ch <- b[:n]:
-				case <-ra.done:
-					return
-				}
-			}
-			if err != nil {
-				ra.errc <- err
-				return
-			}
-		}
-	}()
-	return ra
-}
-
-// Close stops the goroutine.
-func (ra *readahead) Close() { close(ra.done) }
-
-func (ra *readahead) Read(p []byte) (int, error) {
-	for len(ra.cur) == 0 {
-		if ra.buf != nil {
-			ra.free <- ra.buf[:cap(ra.buf)]
-			ra.buf = nil
-		}
-		b, ok := <-ra.ch
-		if !ok {
-			if ra.err == nil {
-				select {
-				case ra.err = <-ra.errc:
-				default:
-					ra.err = io.ErrClosedPipe
-				}
-			}
-			return 0, ra.err
-		}
-		ra.buf, ra.cur = b, b
-	}
-	n := copy(p, ra.cur)
-	ra.cur = ra.cur[n:]
-	return n, nil
 }
 
 // newID returns a random workload id: 16 bytes in hex.

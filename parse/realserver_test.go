@@ -34,6 +34,11 @@ func capture(t *testing.T, settings []string, work func(ctx context.Context, t *
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	work(ctx, t, c.DSN("postgres", "postgres"))
+	// A client's Close does not wait for its backend to exit: stopping
+	// the server at once may terminate the backend first, which logs a
+	// FATAL 57P01 the workload did not cause. Wait until every session
+	// has logged its disconnection.
+	waitForDisconnections(t, c.LogDir())
 	if err := c.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +55,24 @@ func capture(t *testing.T, settings []string, work func(ctx context.Context, t *
 		t.Fatal("the server wrote no log file")
 	}
 	return files
+}
+
+func waitForDisconnections(t *testing.T, dir string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var authorized, ended int
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+			authorized += bytes.Count(b, []byte("connection authorized: "))
+			ended += bytes.Count(b, []byte("disconnection: "))
+		}
+		if ended >= authorized || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func connect(ctx context.Context, t *testing.T, dsn string) *pgconn.PgConn {

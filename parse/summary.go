@@ -96,6 +96,13 @@ type FileSummary struct {
 	Compression string `json:"compression,omitempty"`
 	Entries     int64  `json:"entries"`
 	Bytes       int64  `json:"bytes"`
+	// Unreadable counts the file's lines (or records) that match neither
+	// its format nor its log_line_prefix: counted among the malformed,
+	// and more than 10 % of the file's entries fail the parse.
+	Unreadable int64 `json:"unreadable,omitempty"`
+	// CutLastLine is set when the file ends without a newline: its last
+	// entry was cut off and left out (counted as cut_off).
+	CutLastLine bool `json:"cut_last_line,omitempty"`
 }
 
 // Problem is one malformed entry.

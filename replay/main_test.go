@@ -1,10 +1,11 @@
 package replay
 
 import (
-	"os"
 	"testing"
+
+	"go.uber.org/goleak"
 
 	"github.com/pgrehearse/pgrehearse/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.M(m)) }

@@ -40,8 +40,6 @@ func MetricSet(w io.Writer, set *metrics.Set) error {
 
 func fnum(v float64) string {
 	switch {
-	case v >= 1e6:
-		return strconv.FormatFloat(v, 'e', 3, 64)
 	case v >= 100:
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	default:

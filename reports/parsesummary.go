@@ -66,6 +66,7 @@ func ParseSummary(w io.Writer, s *parse.Summary, ascii bool) error {
 		{"top databases", namesLine(s.TopDatabases)},
 		{"top users", namesLine(s.TopUsers)},
 	}
+	rows = append(rows, damageRows(s)...)
 	if s.SQLStatesInferred {
 		rows = append(rows, []string{"  SQLSTATEs", "inferred from English messages (add %e to log_line_prefix)"})
 	}
@@ -83,6 +84,22 @@ func ParseSummary(w io.Writer, s *parse.Summary, ascii bool) error {
 		return err
 	}
 	return t.Render()
+}
+
+// damageRows name each file with lines of no format (with their share of
+// the file) or a cut last line.
+func damageRows(s *parse.Summary) [][]string {
+	var rows [][]string
+	for _, f := range s.Files {
+		if total := f.Entries + f.Unreadable; f.Unreadable > 0 {
+			rows = append(rows, []string{"  unreadable lines", fmt.Sprintf("%s of %s (%.1f %%) in %s match no format",
+				num(f.Unreadable), num(total), 100*float64(f.Unreadable)/float64(total), f.Path)})
+		}
+		if f.CutLastLine {
+			rows = append(rows, []string{"  cut off", f.Path + " ends in the middle of a line: its last entry was left out"})
+		}
+	}
+	return rows
 }
 
 func errorsLine(s *parse.Summary) string {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/pgrehearse/pgrehearse/compare"
+	"github.com/pgrehearse/pgrehearse/compare/metrics"
 	"github.com/pgrehearse/pgrehearse/parse"
 	"github.com/pgrehearse/pgrehearse/replay"
 	"github.com/pgrehearse/pgrehearse/reports"
@@ -53,6 +54,21 @@ func (cf *compareFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&cf.ascii, "ascii", false, "plain ASCII tables and PASS/FAIL marks (the default when stdout is not a terminal)")
 }
 
+// files adds the files compare reads and writes besides the workload,
+// the results and the comparison.
+func (cf *compareFlags) files(p *files) {
+	p.input("--gates-file", cf.gatesFile)
+	p.input("--candidate-log", cf.candidateLogs...)
+	for _, m := range []struct{ flag, spec string }{{"--baseline-metrics", cf.baseline}, {"--candidate-metrics", cf.candidate}} {
+		if sp, err := metrics.ParseSpec(m.spec); err == nil && sp.Kind == "pg" {
+			if st, err := os.Stat(sp.Arg); err == nil && st.Mode().IsRegular() {
+				p.input(m.flag+" pg:", sp.Arg)
+			}
+		}
+	}
+	p.output("--report", cf.report...)
+}
+
 // parseGates reads and checks every gate before any work starts, so a
 // typo costs seconds, not a replay.
 func (cf *compareFlags) parseGates() ([]compare.Gate, error) {
@@ -67,6 +83,8 @@ func (cf *compareFlags) parseGates() ([]compare.Gate, error) {
 			return nil, usagef("--gates-file: %v", err)
 		}
 		for i, l := range strings.Split(string(raw), "\n") {
+			// A file saved on Windows ends its lines in "\r\n".
+			l = strings.TrimSuffix(l, "\r")
 			if j := strings.IndexByte(l, '#'); j >= 0 {
 				l = l[:j]
 			}
@@ -118,6 +136,17 @@ func runCompare(ctx context.Context, env *environment, args []string) error {
 	if *workload == "" || len(*results) == 0 || fs.NArg() > 0 {
 		fs.Usage()
 		return usagef("compare: give --workload and at least one --results")
+	}
+	paths := files{cmd: "compare"}
+	paths.input("--workload", *workload)
+	paths.input("--results", *results...)
+	cf.files(&paths)
+	if cf.candidate == "" {
+		paths.input("replay's samples", samplesOf((*results)[0]))
+	}
+	paths.output("-o", *out)
+	if err := paths.check(); err != nil {
+		return err
 	}
 	c, err := cf.build(ctx, env, *workload, *results)
 	if err != nil {
@@ -247,16 +276,19 @@ func runReport(ctx context.Context, env *environment, args []string) error {
 	if _, ok := reports.Encoders[*format]; !ok {
 		return usagef("report: --format %q: use %s", *format, reports.Formats())
 	}
+	paths := files{cmd: "report"}
+	paths.input("comparison", fs.Arg(0))
+	paths.output("-o", *out)
+	if err := paths.check(); err != nil {
+		return err
+	}
 	raw, err := os.ReadFile(fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	var c compare.Comparison
-	if err := json.Unmarshal(raw, &c); err != nil || c.Format != "pgrehearse-comparison" {
-		return usagef("report: %s is not a comparison document (write one with pgrehearse compare -o FILE)", fs.Arg(0))
+	c, err := compare.ReadComparison(raw)
+	if err != nil {
+		return usagef("report: %s: %v (write one with pgrehearse compare -o FILE)", fs.Arg(0), err)
 	}
-	if c.Version > compare.FormatVersion {
-		return usagef("report: %s is comparison format %d; this pgrehearse reads up to %d: upgrade it", fs.Arg(0), c.Version, compare.FormatVersion)
-	}
-	return writeReport(*out, *format, &c, reports.Options{ASCII: *ascii || *out != "-" || !env.stdoutTTY}, env.stdout)
+	return writeReport(*out, *format, c, reports.Options{ASCII: *ascii || *out != "-" || !env.stdoutTTY}, env.stdout)
 }

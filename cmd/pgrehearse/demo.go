@@ -218,10 +218,13 @@ func execSQL(ctx context.Context, dsn string, sqls ...string) error {
 // sampleInBackground samples a cluster into path until the returned
 // function is called; one more sample is taken after the last statement.
 func sampleInBackground(ctx context.Context, env *environment, cfg *pgconn.Config, path string) (func(), error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("samples: %w", err)
+	paths := files{cmd: "samples"}
+	paths.output("the samples file", path)
+	if err := paths.check(); err != nil {
+		return nil, err
 	}
+	// Created private with the first sample.
+	f := &lazyFile{path: path}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pgrehearse/pgrehearse/parse"
+	"github.com/pgrehearse/pgrehearse/parse/fingerprint"
 )
 
 // eventJSON is the JSON line form of a workload event printed by
@@ -41,7 +42,7 @@ var kindNames = map[parse.EventKind]string{
 func runInspect(ctx context.Context, env *environment, args []string) error {
 	fs := newFlags(env, "inspect", "WORKLOAD (- for standard input)")
 	events := fs.Bool("events", false, "print every event as a JSON line after the header")
-	showParams := fs.Bool("show-params", false, "include parameter values in --events output (they are production data)")
+	showParams := fs.Bool("show-params", false, "show statements as logged, with their parameter values, in --events output (they are production data; passwords stay masked)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -103,7 +104,7 @@ func toJSON(ev *parse.Event, showParams bool) *eventJSON {
 		j.Index = &idx
 	}
 	if ev.Kind == parse.Statement {
-		j.Protocol, j.Name, j.Text = ev.Protocol.String(), ev.Name, ev.Text
+		j.Protocol, j.Name, j.Text = ev.Protocol.String(), ev.Name, shownText(ev.Text, showParams)
 		j.ParamCount = len(ev.Params)
 		if showParams {
 			for _, p := range ev.Params {
@@ -120,12 +121,32 @@ func toJSON(ev *parse.Event, showParams bool) *eventJSON {
 		}
 	}
 	if ev.Kind == parse.Error {
-		j.Text = ev.Text
+		j.Text = shownText(ev.Text, showParams)
 	}
 	if ev.Duration >= 0 {
 		ms := float64(ev.Duration) / 1000
 		j.DurationMS = &ms
 	}
-	j.Error = ev.Err
+	if ev.Err != nil {
+		e := *ev.Err
+		if !showParams {
+			e.Message = fingerprint.MaskMessage(e.Message)
+		}
+		e.Message = fingerprint.MaskPasswords(e.Message)
+		j.Error = &e
+	}
 	return j
+}
+
+// shownText is a statement as inspect prints it: normalised, as reports
+// show queries, unless --show-params asks for it as logged; a password
+// literal is masked either way.
+func shownText(text string, showParams bool) string {
+	if text == "" {
+		return ""
+	}
+	if !showParams {
+		return fingerprint.Redact(text)
+	}
+	return fingerprint.MaskPasswords(text)
 }

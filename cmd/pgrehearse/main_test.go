@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -150,9 +151,20 @@ func TestParseErrors(t *testing.T) {
 
 	// A real log with one line of junk in the middle.
 	junky := filepath.Join(dir, "junky.log")
-	os.WriteFile(junky, []byte("2026-11-22 12:17:33.137 UTC|postgres|postgres|6b02dd5d.41da|LOG:  statement: SELECT 1\n"+
-		"this line is junk\n"+
-		"2026-11-22 12:17:33.138 UTC|postgres|postgres|6b02dd5d.41da|LOG:  statement: SELECT 2\n"), 0o644)
+	var lines []string
+	for i := range 20 {
+		lines = append(lines, fmt.Sprintf("2026-11-22 12:17:33.%03d UTC|postgres|postgres|6b02dd5d.41da|LOG:  statement: SELECT %d", 100+i, i))
+		if i == 0 {
+			lines = append(lines, "this line is junk")
+		}
+	}
+	os.WriteFile(junky, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	// A stderr log with a csvlog appended: half of it is not stderr.
+	mixed := filepath.Join(dir, "mixed.log")
+	os.WriteFile(mixed, append(corpusHead(t, "A-stderr.log.gz", 5000), corpusHead(t, "B-csvlog.csv.gz", 5000)...), 0o644)
+	// A log cut in the middle of its last line.
+	cutLine := filepath.Join(dir, "cutline.log")
+	os.WriteFile(cutLine, []byte(strings.Join(lines, "\n")+"\n2026-11-22 12:17:34.000 UTC|postgres|postgres|6b02dd5d.41da|LOG:  statement: SELECT * FR"), 0o644)
 
 	tests := []struct {
 		name string
@@ -165,7 +177,11 @@ func TestParseErrors(t *testing.T) {
 		{"no args", []string{"parse"}, exitUsage, "name at least one log"},
 		{"unknown flag", []string{"parse", "--bogus", "x"}, exitUsage, "bogus"},
 		{"bad format", []string{"parse", "--format", "xml", notALog}, exitUsage, "--format"},
-		{"missing file", []string{"parse", filepath.Join(dir, "nope.log")}, exitError, "nope.log"},
+		{"missing file", []string{"parse", filepath.Join(dir, "nope.log")}, exitUsage, "nope.log does not exist"},
+		{"mixed formats", []string{"parse", "-o", filepath.Join(dir, "w5"), mixed}, exitUsage, "entries (50.1 %) match no format"},
+		{"wrong --format", []string{"parse", "--format", "csvlog", "-o", filepath.Join(dir, "w7"), junky}, exitUsage, `--format csvlog was given, but the file looks like stderr (log_line_prefix "%m|%u|%d|%c|")`},
+		{"window outside the log", []string{"parse", "--begin", "2030-01-01T00:00:00Z", "-o", filepath.Join(dir, "w8"), junky}, exitUsage, "the log's entries run from 2026-11-22T12:17:33.100Z to 2026-11-22T12:17:33.119Z"},
+		{"cut last line", []string{"parse", "-o", filepath.Join(dir, "w6"), cutLine}, exitOK, "cutline.log:22: the file ends in the middle of a line"},
 		{"not a log", []string{"parse", "-o", filepath.Join(dir, "w1"), notALog}, exitUsage, "--log-line-prefix"},
 		{"truncated gzip", []string{"parse", "-o", filepath.Join(dir, "w2"), cut}, exitError, "cut.log.gz"},
 		{"bad begin", []string{"parse", "--begin", "yesterday", notALog}, exitUsage, "--begin"},

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -132,6 +130,12 @@ func runParse(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	paths := files{cmd: "parse"}
+	paths.input("log", fs.Args()...)
+	paths.output("-o", *out)
+	if err := paths.check(); err != nil {
+		return err
+	}
 	opt.Uncompressed = *uncompressed
 	if *baseline != "" {
 		id, err := systemIdentifier(ctx, *baseline)
@@ -142,117 +146,91 @@ func runParse(ctx context.Context, env *environment, args []string) error {
 	}
 	opt.Producer = "pgrehearse " + version
 	opt.Stdin = env.stdin
-	shown := 0
-	opt.Malformed = func(p parse.Problem) {
-		if *quiet || shown >= 5 {
-			return
-		}
-		shown++
-		fmt.Fprintf(env.stderr, "pgrehearse: skipped malformed entry at %s:%d: %s\n", p.File, p.Line, p.Reason)
-		if shown == 5 {
-			fmt.Fprintln(env.stderr, "pgrehearse: (further malformed entries are counted, not shown)")
-		}
-	}
-	var bar *progressbar.ProgressBar
-	if env.stderrTTY && !*quiet {
-		opt.Progress = func(done, total int64) {
-			if bar == nil {
-				max := total
-				if max == 0 {
-					max = -1
-				}
-				bar = progressbar.NewOptions64(max, progressbar.OptionSetWriter(env.stderr),
-					progressbar.OptionShowBytes(true), progressbar.OptionSetDescription("parsing"),
-					progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish(),
-					progressbar.OptionSetPredictTime(true))
-			}
-			bar.Set64(done)
-		}
-	}
+	opt.Malformed = problemPrinter(env, *quiet)
+	finishBar := progressBar(env, *quiet, &opt)
 
 	w, commit, err := createOutput(*out, env.stdout)
 	if err != nil {
 		return err
 	}
 	sum, runErr := parse.Run(ctx, fs.Args(), w, opt)
-	if bar != nil {
-		bar.Finish()
+	finishBar()
+	if errors.Is(runErr, parse.ErrOutput) {
+		commit(false)
+		kept := ""
+		if st, err := os.Stat(*out); err == nil && st.Mode().IsRegular() {
+			kept = "; the existing " + *out + " is untouched"
+		}
+		return fmt.Errorf("parse: %w. Free space on the disk of %s or write elsewhere with -o, then parse again%s", runErr, *out, kept)
 	}
-	if sum == nil {
+	// A workload without statements (a window outside the log, a log of
+	// another format) would only replace a good one with an empty one.
+	if sum == nil || sum.Statements == 0 || errors.Is(runErr, parse.ErrUnrecognized) {
 		commit(false)
 		return runErr
 	}
 	if err := commit(true); err != nil {
 		return errors.Join(runErr, err)
 	}
-	if *jsonOut {
+	return printParseSummary(env, sum, *out, *jsonOut, *quiet, runErr)
+}
+
+func printParseSummary(env *environment, sum *parse.Summary, out string, jsonOut, quiet bool, runErr error) error {
+	if jsonOut {
 		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(sum); err != nil {
 			return err
 		}
-	} else if !*quiet {
+	} else if !quiet {
 		if err := reports.ParseSummary(env.stderr, sum, !env.stderrTTY); err != nil {
 			return err
 		}
-		if *out != "-" {
-			fmt.Fprintf(env.stderr, "workload written to %s\n", *out)
+		if out != "-" {
+			fmt.Fprintf(env.stderr, "workload written to %s\n", out)
 		}
 	}
 	return runErr
 }
 
-// createOutput opens the output for writing. A file is written under a
-// temporary name and renamed into place by commit, so an existing
-// workload is never replaced by a half-written one.
-func createOutput(path string, stdout io.Writer) (io.Writer, func(keep bool) error, error) {
-	if path == "-" {
-		return stdout, func(bool) error { return nil }, nil
+// problemPrinter prints the first few malformed entries on stderr.
+func problemPrinter(env *environment, quiet bool) func(parse.Problem) {
+	shown := 0
+	return func(p parse.Problem) {
+		if quiet || shown >= 5 {
+			return
+		}
+		shown++
+		fmt.Fprintf(env.stderr, "pgrehearse: skipped an entry at %s:%d: %s\n", p.File, p.Line, p.Reason)
+		if shown == 5 {
+			fmt.Fprintln(env.stderr, "pgrehearse: (further malformed entries are counted, not shown)")
+		}
 	}
-	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
-		// A device or a pipe (-o /dev/null, a FIFO): write straight into
-		// it; renaming over it would replace it.
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
-		if err != nil {
-			return nil, nil, fmt.Errorf("open output %s: %w", path, err)
-		}
-		return f, func(bool) error { return f.Close() }, nil
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return nil, nil, fmt.Errorf("create output in %s: %w", dir, err)
-	}
-	commit := func(keep bool) error {
-		if err := f.Close(); err != nil {
-			os.Remove(f.Name())
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-		if !keep {
-			return os.Remove(f.Name())
-		}
-		// CreateTemp makes the file private; a workload is as readable as
-		// any file the user writes.
-		if err := os.Chmod(f.Name(), 0o644); err != nil {
-			os.Remove(f.Name())
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-		if err := os.Rename(f.Name(), path); err != nil {
-			os.Remove(f.Name())
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-		return nil
-	}
-	return f, commit, nil
 }
 
-func openInput(path string, stdin io.Reader) (io.ReadCloser, error) {
-	if path == "-" {
-		return io.NopCloser(stdin), nil
+// progressBar shows the bytes read on a terminal; the function it
+// returns clears it.
+func progressBar(env *environment, quiet bool, opt *parse.Options) func() {
+	if !env.stderrTTY || quiet {
+		return func() {}
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	var bar *progressbar.ProgressBar
+	opt.Progress = func(done, total int64) {
+		if bar == nil {
+			max := total
+			if max == 0 {
+				max = -1
+			}
+			bar = progressbar.NewOptions64(max, progressbar.OptionSetWriter(env.stderr),
+				progressbar.OptionShowBytes(true), progressbar.OptionSetDescription("parsing"),
+				progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish(),
+				progressbar.OptionSetPredictTime(true))
+		}
+		bar.Set64(done)
 	}
-	return f, nil
+	return func() {
+		if bar != nil {
+			bar.Finish()
+		}
+	}
 }

@@ -87,6 +87,17 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		// Other sources are read by compare afterwards, from the replay
 		// window in the results file.
 	}
+	paths := files{cmd: "replay"}
+	paths.input("workload", fs.Arg(0))
+	paths.input("--password-file", *passwordFile)
+	paths.output("-o", *out)
+	if sampleCfg != nil {
+		paths.output("--samples", *samplesOut)
+	}
+	// Checked now, not after --start-at's wait.
+	if err := paths.check(); err != nil {
+		return err
+	}
 	var passwords map[string]string
 	if *passwordFile != "" {
 		if passwords, err = readPasswordFile(*passwordFile); err != nil {
@@ -164,25 +175,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	var warnMu sync.Mutex
 	stopProgress := func() {}
 	if env.stderrTTY && !*quiet {
-		done := make(chan struct{})
-		finished := make(chan struct{})
-		stopProgress = func() { close(done); <-finished }
-		go func() {
-			defer close(finished)
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-t.C:
-					warnMu.Lock()
-					fmt.Fprintf(env.stderr, "\r\033[K%s", mon.Line())
-					warnMu.Unlock()
-				case <-done:
-					fmt.Fprint(env.stderr, "\r\033[K")
-					return
-				}
-			}
-		}()
+		stopProgress = showProgress(env, mon, &warnMu)
 	}
 	stopSampling := func() {}
 	if sampleCfg != nil {
@@ -227,6 +220,30 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintf(env.stderr, "pgrehearse: warning: the replay fell behind schedule: %s\n", sum.Diagnosis)
 	}
 	return runErr
+}
+
+// showProgress redraws the progress line every second until the returned
+// func is called; mu keeps warnings from writing into the middle of it.
+func showProgress(env *environment, mon *replay.Monitor, mu *sync.Mutex) func() {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				mu.Lock()
+				fmt.Fprintf(env.stderr, "\r\033[K%s", mon.Line())
+				mu.Unlock()
+			case <-done:
+				fmt.Fprint(env.stderr, "\r\033[K")
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // checkTarget refuses a hot standby unless the replay is read-only

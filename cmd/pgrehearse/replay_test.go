@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/pgrehearse/pgrehearse/internal/pgtest"
 )
 
@@ -21,7 +23,7 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(pgtest.Run(m))
+	goleak.VerifyTestMain(pgtest.M(m))
 }
 
 // TestReplayCommand runs parse then replay through the command line

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
 )
 
@@ -87,10 +88,18 @@ func runRun(ctx context.Context, env *environment, args []string) error {
 			return usagef("run: %v", err)
 		}
 	}
+	cfg, err := pgconn.ParseConfig(*target)
+	if err != nil {
+		return usagef("run: --target: %v", err)
+	}
+	// An unreachable target is found now, not after parsing the log.
+	if _, err := checkTarget(ctx, cfg, false, "", true); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
 	if *dir == "" {
 		*dir = "rehearsal-" + time.Now().Format("20060102-150405")
 	}
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
 	if len(cf.report) == 0 {
@@ -99,6 +108,16 @@ func runRun(ctx context.Context, env *environment, args []string) error {
 	workload := filepath.Join(*dir, "workload.pgrw")
 	results := filepath.Join(*dir, "results.jsonl")
 	comparison := filepath.Join(*dir, "comparison.json")
+	paths := files{cmd: "run"}
+	paths.input("log", fs.Args()...)
+	cf.files(&paths)
+	paths.output("the workload", workload)
+	paths.output("the results", results)
+	paths.output("the samples", filepath.Join(*dir, "candidate.samples.jsonl"))
+	paths.output("the comparison", comparison)
+	if err := paths.check(); err != nil {
+		return err
+	}
 
 	fmt.Fprintf(env.stderr, "== parse: %s -> %s\n", strings.Join(fs.Args(), " "), workload)
 	parseArgs := append(append([]string{"-o", workload}, lf.args()...), fs.Args()...)

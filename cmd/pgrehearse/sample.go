@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -36,12 +35,16 @@ func runSample(ctx context.Context, env *environment, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	// Written in place, line by line: a sampler killed outright still
-	// leaves every sample it took.
-	f, err := os.Create(*out)
-	if err != nil {
-		return fmt.Errorf("sample: %w", err)
+	paths := files{cmd: "sample"}
+	paths.output("-o", *out)
+	if err := paths.check(); err != nil {
+		return err
 	}
+	// Written in place, line by line: a sampler killed outright still
+	// leaves every sample it took. The file is made (private) with the
+	// first sample, so a target that can not be reached leaves an
+	// existing file alone.
+	f := &lazyFile{path: *out}
 	defer f.Close()
 	fmt.Fprintf(env.stderr, "sampling %s every %v into %s; Ctrl-C stops\n", pgsample.Safe(cfg), *interval, *out)
 	errs := 0
@@ -51,6 +54,9 @@ func runSample(ctx context.Context, env *environment, args []string) error {
 		}
 	}}
 	tr, err := s.Run(ctx, f)
+	if err != nil && f.f == nil {
+		return fmt.Errorf("%w (%s is left as it was)", err, *out)
+	}
 	if err != nil {
 		return err
 	}

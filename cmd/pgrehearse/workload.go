@@ -35,15 +35,19 @@ func openWorkload(ctx context.Context, env *environment, path string, lf *logFla
 	opt.Stdin = br
 	opt.Producer = "pgrehearse " + version
 	pr, pw := io.Pipe()
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		_, err := parse.Run(ctx, []string{"-"}, pw, opt)
 		pw.CloseWithError(err)
 	}()
+	// Closing the pipe fails the parse's next write, which stops it;
+	// then it is waited for.
+	stop := func() { pr.Close(); <-done; in.Close() }
 	r, err := parse.NewReader(pr)
 	if err != nil {
-		pr.CloseWithError(err)
-		in.Close()
+		stop()
 		return nil, nil, fmt.Errorf("parse %s: %w", path, err)
 	}
-	return r, func() { r.Close(); pr.Close(); in.Close() }, nil
+	return r, func() { r.Close(); stop() }, nil
 }

@@ -33,6 +33,16 @@ func Run(m *testing.M) int {
 	return code
 }
 
+// M wraps m for goleak.VerifyTestMain, which then looks for leaked
+// goroutines after the tests ran and the shared cluster stopped:
+//
+//	func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.M(m)) }
+func M(m *testing.M) interface{ Run() int } { return withCluster{m} }
+
+type withCluster struct{ m *testing.M }
+
+func (w withCluster) Run() int { return Run(w.m) }
+
 // DSN returns the connection string of the shared test server (superuser
 // postgres, database postgres), starting it on first use.
 func DSN(t testing.TB) string {

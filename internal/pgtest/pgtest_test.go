@@ -2,13 +2,13 @@ package pgtest
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { os.Exit(Run(m)) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(M(m)) }
 
 func TestSharedServer(t *testing.T) {
 	ctx := context.Background()

@@ -185,7 +185,7 @@ func (r *Reader) Next() (*logentry.Entry, error) {
 		if lerr != nil {
 			if errors.Is(lerr, io.EOF) {
 				r.err = io.EOF
-				return nil, &logentry.MalformedError{Line: start, Reason: "csv record cut off at the end of the file (unterminated quote): the log is truncated"}
+				return nil, &logentry.MalformedError{Line: start, Reason: "csv record cut off at the end of the file (unterminated quote): the log is truncated", Cut: true}
 			}
 			r.err = lerr
 			return nil, lerr
@@ -206,6 +206,9 @@ func (r *Reader) Next() (*logentry.Entry, error) {
 		return nil, &logentry.MalformedError{Line: start, Reason: "csv record: " + err.Error()}
 	}
 	if n != 22 && n != 23 && n != 24 && n != 26 {
+		if r.peek == nil && r.lr.Cut() {
+			return nil, &logentry.MalformedError{Line: start, Reason: fmt.Sprintf("csv record cut off at the end of the file (%d columns, no newline): the log is truncated", n), Cut: true}
+		}
 		return nil, &logentry.MalformedError{Line: start, Reason: fmt.Sprintf("csv record with %d columns; csvlog has 22 to 26", n)}
 	}
 	e := &r.e

@@ -57,6 +57,9 @@ func (r *Reader) Next() (*logentry.Entry, error) {
 		}
 		e, err := r.decode(line)
 		if err != nil {
+			if r.lr.Cut() {
+				return nil, &logentry.MalformedError{Line: r.lr.Line(), Reason: "jsonlog line cut off at the end of the file (no newline): the log is truncated", Cut: true}
+			}
 			return nil, &logentry.MalformedError{Line: r.lr.Line(), Reason: "jsonlog line: " + err.Error()}
 		}
 		return e, nil

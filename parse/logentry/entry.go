@@ -200,6 +200,10 @@ type Reader interface {
 type MalformedError struct {
 	Line   int64
 	Reason string
+	// Cut is set when the input ended in the middle of this entry's last
+	// line (no newline after it): a log cut off while it was written or
+	// copied. The fragment is skipped rather than read as an entry.
+	Cut bool
 }
 
 func (e *MalformedError) Error() string {

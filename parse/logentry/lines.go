@@ -22,6 +22,7 @@ type LineReader struct {
 	err     error
 	line    int64
 	swapped bool // a refill during this Next already switched buffers
+	cut     bool // the line Next returned last had no "\n" after it
 }
 
 // NewLineReader returns a LineReader over r with buffers of size bytes (at
@@ -36,6 +37,12 @@ func NewLineReader(r io.Reader, size int) *LineReader {
 // Line returns the 1-based number of the line Next returned last.
 func (l *LineReader) Line() int64 { return l.line }
 
+// Cut reports whether the line Next returned last ended without its "\n",
+// at the end of the input or before a read error. PostgreSQL ends every
+// line, so such a line is most likely a fragment of a log cut off while
+// it was being written or copied.
+func (l *LineReader) Cut() bool { return l.cut }
+
 // Next returns the next line without its terminating "\n" (a "\r" before it
 // is kept: PostgreSQL never writes one, so it is data if it is there). At
 // the end of the input it returns io.EOF; a last line without "\n" is
@@ -48,6 +55,7 @@ func (l *LineReader) Next() ([]byte, error) {
 			start := l.pos
 			l.pos += i + 1
 			l.line++
+			l.cut = false
 			return l.buf[start : start+i : start+i], nil
 		}
 		if l.err != nil {
@@ -55,6 +63,7 @@ func (l *LineReader) Next() ([]byte, error) {
 				start := l.pos
 				l.pos = l.end
 				l.line++
+				l.cut = true
 				return l.buf[start:l.end:l.end], nil
 			}
 			return nil, l.err

@@ -109,3 +109,35 @@ func FuzzLineReader(f *testing.F) {
 		}
 	})
 }
+
+// TestLineReaderCut: Cut tells a last line without its newline (a log cut
+// off) from a whole one, also before a read error.
+func TestLineReaderCut(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name string
+		r    io.Reader
+		cuts []bool // Cut after each line
+	}{
+		{"whole", strings.NewReader("a\nb\n"), []bool{false, false}},
+		{"cut", strings.NewReader("a\nb"), []bool{false, true}},
+		{"cut before an error", io.MultiReader(strings.NewReader("a\nb"), iotest.ErrReader(boom)), []bool{false, true}},
+		{"whole before an error", io.MultiReader(strings.NewReader("a\n"), iotest.ErrReader(boom)), []bool{false}},
+	}
+	for _, tc := range tests {
+		lr := NewLineReader(tc.r, 4096)
+		var cuts []bool
+		for {
+			if _, err := lr.Next(); err != nil {
+				break
+			}
+			cuts = append(cuts, lr.Cut())
+		}
+		if len(cuts) != len(tc.cuts) || (len(cuts) > 0 && cuts[len(cuts)-1] != tc.cuts[len(tc.cuts)-1]) || (len(cuts) > 1 && cuts[0]) {
+			t.Errorf("%s: Cut after each line %v, want %v", tc.name, cuts, tc.cuts)
+		}
+		if len(cuts) > 0 && lr.Cut() != tc.cuts[len(tc.cuts)-1] {
+			t.Errorf("%s: Cut changed at the end of the input", tc.name)
+		}
+	}
+}

@@ -119,7 +119,7 @@ func (f *Fetcher) Fetch(ctx context.Context, begin, end time.Time) ([]string, er
 		return nil, fmt.Errorf("rds instance %s has no log files written between %s and %s: check the window (UTC) and the instance's log retention (rds.log_retention_period)",
 			f.Instance, begin.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
 	}
-	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(f.Dir, 0o700); err != nil {
 		return nil, err
 	}
 	var paths []string
@@ -150,7 +150,8 @@ func (f *Fetcher) download(ctx context.Context, name string) (string, error) {
 			}
 		}
 	}
-	out, err := os.OpenFile(part, os.O_CREATE|os.O_WRONLY, 0o644)
+	// Logs are production data: private, whatever the umask.
+	out, err := os.OpenFile(part, os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return "", err
 	}
@@ -181,9 +182,15 @@ func (f *Fetcher) download(ctx context.Context, name string) (string, error) {
 			break
 		}
 		marker = next
-		if err := os.WriteFile(markerFile, []byte(marker+" "+strconv.FormatInt(size, 10)+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(markerFile, []byte(marker+" "+strconv.FormatInt(size, 10)+"\n"), 0o600); err != nil {
 			return "", err
 		}
+	}
+	if err := out.Chmod(0o600); err != nil {
+		return "", err
+	}
+	if err := out.Sync(); err != nil {
+		return "", err
 	}
 	if err := out.Close(); err != nil {
 		return "", err

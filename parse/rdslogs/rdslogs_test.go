@@ -130,6 +130,10 @@ func TestFetchWindow(t *testing.T) {
 		if filepath.Base(p) != want[i] {
 			t.Errorf("path %d = %s, want %s", i, p, want[i])
 		}
+		// Production logs are private, whatever the umask.
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v (%v), want 0600", p, st.Mode().Perm(), err)
+		}
 		got, _ := os.ReadFile(p)
 		if string(got) != f.files["error/"+want[i]] {
 			t.Errorf("%s differs from the instance's file (%d vs %d bytes)", p, len(got), len(f.files["error/"+want[i]]))

@@ -433,6 +433,16 @@ var knownPrefixes = []string{
 }
 
 // countStarts counts the lines that p matches up to a severity.
+// CountStarts returns how many of lines start with the log_line_prefix
+// and a severity word (-1 when the prefix does not compile).
+func CountStarts(prefix string, lines [][]byte) int {
+	p, err := CompilePrefix(prefix)
+	if err != nil {
+		return -1
+	}
+	return countStarts(p, lines)
+}
+
 func countStarts(p *Prefix, lines [][]byte) int {
 	var e logentry.Entry
 	var tp logentry.TimeParser

@@ -33,9 +33,14 @@ type Reader struct {
 	badLine int64
 	badSet  bool
 	orphan  bool // inside a run of continuation lines without an entry
-	err     error
-	arena   []byte
-	bufs    [nSlots][]byte
+	// crlf is set when the first line ends in "\r\n" (a log copied
+	// through Windows): then one "\r" is taken off every line, as
+	// csvlog and jsonlog readers do, so no message or parameter list
+	// ends in a stray "\r".
+	crlf, decided bool
+	err           error
+	arena         []byte
+	bufs          [nSlots][]byte
 }
 
 // NewReader returns a Reader of r for lines that start with prefix p; tp
@@ -43,6 +48,24 @@ type Reader struct {
 func NewReader(r io.Reader, p *Prefix, tp *logentry.TimeParser) *Reader {
 	return &Reader{lr: logentry.NewLineReader(r, 1<<20), p: p, tp: tp}
 }
+
+// line returns the next line, without the "\r" of a CRLF log.
+func (r *Reader) line() ([]byte, error) {
+	l, err := r.lr.Next()
+	if err != nil {
+		return nil, err
+	}
+	if !r.decided && len(l) > 0 {
+		r.decided = true
+		r.crlf = l[len(l)-1] == '\r'
+	}
+	if r.crlf && len(l) > 0 && l[len(l)-1] == '\r' {
+		l = l[: len(l)-1 : len(l)-1]
+	}
+	return l, nil
+}
+
+const cutReason = "the file ends in the middle of a line (cut off while it was written or copied?): its last entry was left out"
 
 // start parses line as the start of an entry into e.
 func (r *Reader) start(line []byte, e *logentry.Entry) bool {
@@ -88,7 +111,7 @@ func (r *Reader) Next() (*logentry.Entry, error) {
 			if r.err != nil {
 				return nil, r.err
 			}
-			l, err := r.lr.Next()
+			l, err := r.line()
 			if err != nil {
 				r.err = err
 				return nil, err
@@ -112,6 +135,9 @@ func (r *Reader) Next() (*logentry.Entry, error) {
 			continue
 		}
 		r.orphan = true
+		if r.err == nil && n == r.lr.Line() && r.lr.Cut() {
+			return nil, &logentry.MalformedError{Line: n, Reason: cutReason, Cut: true}
+		}
 		return nil, &logentry.MalformedError{Line: n, Reason: "line does not start with the log_line_prefix and a severity"}
 	}
 	r.cur, r.nxt = r.nxt, r.cur
@@ -119,7 +145,7 @@ func (r *Reader) Next() (*logentry.Entry, error) {
 	owned := false
 	slot := slotMessage
 	for r.err == nil {
-		line, err := r.lr.Next()
+		line, err := r.line()
 		if err != nil {
 			r.err = err
 			break
@@ -160,6 +186,11 @@ func (r *Reader) Next() (*logentry.Entry, error) {
 		e.Context = r.bufs[slotContext]
 		e.Query = r.bufs[slotQuery]
 		e.InternalQuery = r.bufs[slotInternal]
+	}
+	if r.err != nil && r.lr.Cut() {
+		// The entry's last line is the file's, without its newline: a
+		// statement cut there would replay as a false syntax error.
+		return nil, &logentry.MalformedError{Line: e.Line, Reason: cutReason, Cut: true}
 	}
 	// A read error ends the entry; the next call returns the error.
 	return e, nil

@@ -111,7 +111,7 @@ func TestReaderFoldsAttachments(t *testing.T) {
 		"\t  1\n" +
 		"2026-11-22 12:00:00.002 UTC|u|d|1.b|LOG:  statement: SELECT 2\n" +
 		"garbage line\n" +
-		"2026-11-22 12:00:00.003 UTC|u|d|1.b|LOG:  statement: SELECT 3"
+		"2026-11-22 12:00:00.003 UTC|u|d|1.b|LOG:  statement: SELECT 3\n"
 	p, _ := CompilePrefix("%m|%u|%d|%c|")
 	r := NewReader(strings.NewReader(log), p, &logentry.TimeParser{})
 	type got struct{ sev, msg, detail, query string }

@@ -471,6 +471,8 @@ func (c *Comparison) measure(name string) (cand, base *float64) {
 		return f(float64(c.Errors.NewN)), nil
 	case "errors.total":
 		return f(float64(c.Errors.Total)), nil
+	case "errors.missing":
+		return f(float64(c.Errors.MissingN)), nil
 	case "latency.p50", "latency.p95", "latency.p99":
 		get := func(p *Pcts) *float64 {
 			if p == nil {
@@ -534,8 +536,12 @@ func (c *Comparison) decide() {
 			switch {
 			case g.Name == "errors.new" || g.Name == "errors.total":
 				next = "look at the new errors: each is a statement that worked in production and fails on the candidate"
+			case g.Name == "errors.missing":
+				next = "look at the errors production had that the candidate did not: the replay diverged there, or the candidate behaves otherwise"
 			case strings.HasPrefix(g.Name, "latency."):
 				next = "look at the regressed queries, and EXPLAIN (ANALYZE, BUFFERS) them on both clusters"
+			case strings.HasPrefix(g.Name, "replay.") && c.Fidelity.Bottleneck == replay.CauseLock:
+				next = "statements started late because their sessions waited for locks on the candidate: see lock_waits in the replay fidelity section for who held them before trusting the other figures"
 			case strings.HasPrefix(g.Name, "replay.") && c.Fidelity.Bottleneck == "target":
 				next = "statements started late because their session's previous statement was still running on the candidate: the candidate is slower than production under this load; see the regressed queries"
 			case strings.HasPrefix(g.Name, "replay."):

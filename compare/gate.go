@@ -47,6 +47,7 @@ var GateNames = map[string]string{
 	"replay.skipped":      "statements not replayed",
 	"errors.new":          "statements that failed on the candidate but not in production",
 	"errors.total":        "statements that failed on the candidate",
+	"errors.missing":      "statements that failed in production but not on the candidate",
 	"latency.p50":         "median statement latency (ms)",
 	"latency.p95":         "95th percentile statement latency (ms)",
 	"latency.p99":         "99th percentile statement latency (ms)",

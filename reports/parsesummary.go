@@ -58,6 +58,7 @@ func ParseSummary(w io.Writer, s *parse.Summary, ascii bool) error {
 			num(s.StatementsByProtocol["simple"]), num(s.StatementsByProtocol["extended"]), num(s.StatementsByProtocol["prepared"]))},
 		{"  with parameters", num(s.WithParams)},
 		{"  with server duration", num(s.WithDuration)},
+		{"  pipelined (one Sync for several)", pipelinedLine(s)},
 		{"peak concurrent sessions", num(s.PeakSessions)},
 		{"peak statements/s", num(s.PeakStatementsPerSecond)},
 		{"errors", errorsLine(s)},
@@ -161,4 +162,13 @@ func num(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// pipelinedLine says how many statements production pipelined, and how
+// many the log can not tell about.
+func pipelinedLine(s *parse.Summary) string {
+	if s.GroupingUnknown == 0 {
+		return num(s.Pipelined)
+	}
+	return fmt.Sprintf("%s; %s extended statements may have been (add %%v to log_line_prefix to tell)", num(s.Pipelined), num(s.GroupingUnknown))
 }

@@ -230,14 +230,35 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 	return l.f.Write(p)
 }
 
-// Close closes the file, if it was created.
+// Close syncs and closes the file, if it was created.
 func (l *lazyFile) Close() error {
 	if l.f == nil {
 		return nil
 	}
-	err := l.f.Close()
+	var err error
+	if st, serr := l.f.Stat(); serr == nil && st.Mode().IsRegular() {
+		err = l.f.Sync()
+	}
+	err = errors.Join(err, l.f.Close())
 	l.f, l.err = nil, errors.New("file closed")
 	return err
+}
+
+// createStream opens a stream (a results file) to be written in place as
+// it grows, so that a killed replay leaves what it did in a file that
+// reads as cut off. The file is created on the first write: a command that
+// fails before it leaves an existing file untouched. "-" is stdout.
+func createStream(path string, stdout io.Writer) (io.Writer, func() error) {
+	if path == "-" {
+		return stdout, func() error { return nil }
+	}
+	l := &lazyFile{path: realPath(path)}
+	return l, func() error {
+		if err := l.Close(); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		return nil
+	}
 }
 
 // createPrivate creates or truncates path with mode 0600, also when the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
 	"github.com/pgrehearse/pgrehearse/replay"
@@ -133,10 +135,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 			return ctx.Err()
 		}
 	}
-	f, commit, err := createOutput(*out, env.stdout)
-	if err != nil {
-		return err
-	}
+	f, closeOut := createStream(*out, env.stdout)
 	hdr := replay.ResultsHeader{Target: safe, Speed: *speed, Workload: fs.Arg(0), WorkloadID: r.Header().ID, Shard: *shard, Jump: *jump,
 		CaptureStart: time.UnixMicro(r.Header().Start).UTC().Format(time.RFC3339Nano),
 		Started:      time.Now().UTC().Format(time.RFC3339Nano), RTTUS: rtt.Microseconds()}
@@ -151,7 +150,6 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	}
 	rw, err := replay.NewResultsWriter(f, hdr)
 	if err != nil {
-		commit(false)
 		return err
 	}
 	ex := &replay.PGExecutor{Config: cfg, UserMap: *userMap, DatabaseMap: *dbMap, ReadOnly: *readOnly, Passwords: passwords}
@@ -164,7 +162,6 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			commit(false)
 			return usagef("replay: --metrics-addr %s: %v", addr, err)
 		}
 		srv := &http.Server{Handler: mon, ReadHeaderTimeout: 5 * time.Second}
@@ -180,7 +177,6 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	stopSampling := func() {}
 	if sampleCfg != nil {
 		if stopSampling, err = sampleInBackground(ctx, env, sampleCfg, *samplesOut); err != nil {
-			commit(false)
 			return fmt.Errorf("replay: %w", err)
 		}
 		fmt.Fprintf(env.stderr, "sampling the candidate into %s\n", *samplesOut)
@@ -196,25 +192,25 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	}
 	opts := replay.Options{Speed: *speed, IncludeSystem: *includeSystem, Live: live, Begin: window.Begin, End: window.End, Jump: *jump,
 		MemoryBudget: int64(*memBudget) << 20, ReadAhead: *readAhead, SpillDir: *spillDir, Warn: warn}
-	st, runErr := replay.Run(ctx, r, ex, opts, rw.Add)
+	rctx, stopWatch := watchResults(ctx, rw, *out, warn)
+	st, runErr := replay.Run(rctx, r, ex, opts, rw.Add)
+	writeErr := stopWatch()
 	ex.Close(context.WithoutCancel(ctx))
 	stopProgress()
 	stopSampling()
-	interrupted := errors.Is(runErr, context.Canceled) || ctx.Err() != nil
+	interrupted := errors.Is(runErr, context.Canceled) || rctx.Err() != nil
 	sum, err := rw.Close(st, interrupted)
-	if err := errors.Join(err, commit(true)); err != nil {
-		return errors.Join(runErr, err)
+	closeErr := closeOut()
+	if err := cmp.Or(writeErr, err, closeErr); err != nil {
+		printSummary(env, sum, *out, *speed)
+		return fmt.Errorf("replay: write the results to %s: %w (the replay was stopped; the file holds the results written before; free space on its disk or write elsewhere with -o)", *out, err)
 	}
 	if *jsonOut {
 		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(sum)
 	} else {
-		fmt.Fprintf(env.stderr, "replayed %d of %d statements in %d sessions (%d skipped, %d pipelined); lateness p99 %.1f ms, max %.1f ms; latency p50 %.2f ms, p99 %.2f ms; results in %s\n",
-			sum.Replayed, sum.Statements, sum.Sessions, sum.Skipped, sum.Pipelined, sum.LatenessP99MS, sum.LatenessMaxMS, sum.LatencyP50MS, sum.LatencyP99MS, *out)
-		fmt.Fprintf(env.stderr, "errors: %d on the target; of production's %d, %d reproduced, %d missing%s; %d new\n",
-			sum.Errors, sum.ProductionErrors, sum.Reproduced, sum.ProductionErrors-sum.Reproduced, missingWhy(sum.Missing), sum.NewErrors)
-		fmt.Fprintf(env.stderr, "took %.1f s for %.1f s of workload at speed %g; replayer CPU %.1f s\n", sum.DurationS, sum.ScheduledS, *speed, sum.ReplayerCPUS)
+		printSummary(env, sum, *out, *speed)
 	}
 	if sum.BehindSchedule {
 		fmt.Fprintf(env.stderr, "pgrehearse: warning: the replay fell behind schedule: %s\n", sum.Diagnosis)
@@ -296,4 +292,45 @@ func missingWhy(m map[string]int64) string {
 	}
 	sort.Strings(parts)
 	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// printSummary prints a replay's figures on standard error.
+func printSummary(env *environment, sum *replay.Summary, out string, speed float64) {
+	fmt.Fprintf(env.stderr, "replayed %d of %d statements in %d sessions (%d skipped, %d pipelined); lateness p99 %.1f ms, max %.1f ms; latency p50 %.2f ms, p99 %.2f ms; results in %s\n",
+		sum.Replayed, sum.Statements, sum.Sessions, sum.Skipped, sum.Pipelined, sum.LatenessP99MS, sum.LatenessMaxMS, sum.LatencyP50MS, sum.LatencyP99MS, out)
+	fmt.Fprintf(env.stderr, "errors: %d on the target; of production's %d, %d reproduced, %d missing%s; %d new\n",
+		sum.Errors, sum.ProductionErrors, sum.Reproduced, sum.ProductionErrors-sum.Reproduced, missingWhy(sum.Missing), sum.NewErrors)
+	fmt.Fprintf(env.stderr, "took %.1f s for %.1f s of workload at speed %g; replayer CPU %.1f s\n", sum.DurationS, sum.ScheduledS, speed, sum.ReplayerCPUS)
+}
+
+// watchResults stops the replay as soon as its results can no longer be
+// written (a full disk), and says so then, not at the end: a replay
+// whose results are lost would load the target for nothing. stop returns
+// the write error, if any.
+func watchResults(ctx context.Context, rw *replay.ResultsWriter, out string, warn func(string)) (context.Context, func() error) {
+	rctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	var g errgroup.Group
+	g.Go(func() error {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return nil
+			case <-t.C:
+				if err := rw.Err(); err != nil {
+					warn(fmt.Sprintf("writing the results to %s failed: %v; stopping the replay", out, err))
+					cancel(err)
+					return err
+				}
+			}
+		}
+	})
+	return rctx, func() error {
+		close(done)
+		err := g.Wait()
+		cancel(nil)
+		return err
+	}
 }

@@ -54,10 +54,10 @@ func fixture() *compare.Comparison {
 			},
 		},
 		Errors: compare.Errors{
-			New:   []compare.ErrorCount{{SQLState: "42883", Fingerprint: "99aa88bb77cc66dd", Query: "SELECT to_tsvector(?, body) FROM docs WHERE id = ?", Count: 12}},
-			Both:  []compare.ErrorCount{{SQLState: "23505", Fingerprint: "5566778899aabbcc", Query: "INSERT INTO users (email) VALUES (?)", Count: 4}},
+			New:     []compare.ErrorCount{{SQLState: "42883", Fingerprint: "99aa88bb77cc66dd", Query: "SELECT to_tsvector(?, body) FROM docs WHERE id = ?", Count: 12}},
+			Both:    []compare.ErrorCount{{SQLState: "23505", Fingerprint: "5566778899aabbcc", Query: "INSERT INTO users (email) VALUES (?)", Count: 4}},
 			Missing: []compare.ErrorCount{{SQLState: "40P01", Fingerprint: "2233445566778899", Query: "UPDATE accounts SET balance = balance + ? WHERE id = ?", Count: 1, Reason: "succeeded"}},
-			Total: 16, NewN: 12, MissingN: 1, Reproduced: 4, StandIns: 1, Outside: 1,
+			Total:   16, NewN: 12, MissingN: 1, Reproduced: 4, StandIns: 1, Outside: 1,
 		},
 		DefaultGates: false,
 		Warnings:     []string{"baseline: CloudWatch returned 5-minute points for read_iops: the window is older than 15 days"},

@@ -198,7 +198,9 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	ex.Close(context.WithoutCancel(ctx))
 	stopProgress()
 	stopSampling()
-	interrupted := errors.Is(runErr, context.Canceled) || rctx.Err() != nil
+	// A replay the user stopped, or that stopped on a write error, did not
+	// run the whole workload.
+	interrupted := errors.Is(runErr, context.Canceled) || ctx.Err() != nil || writeErr != nil
 	sum, err := rw.Close(st, interrupted)
 	closeErr := closeOut()
 	if err := cmp.Or(writeErr, err, closeErr); err != nil {

@@ -192,3 +192,54 @@ func (c blockingConn) Run(ctx context.Context, unit []*parse.Event, outs []Outco
 		outs[i] = Outcome{Rows: 1}
 	}
 }
+
+// TestOutOfOrderOnTime: a statement longer than the reorder window in a
+// log of durations only is logged at its end, and written after frames
+// that started later; the read-ahead hands it to its session in time, so
+// it starts at its original offset, not late.
+func TestOutOfOrderOnTime(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	var b strings.Builder
+	line := func(ms int, sid, msg string) {
+		fmt.Fprintf(&b, "%s|app|db|%s|LOG:  %s\n", t0.Add(time.Duration(ms)*time.Millisecond).Format("2006-01-02 15:04:05.000")+" UTC", sid, msg)
+	}
+	line(0, "a.1", "connection authorized: user=app database=db")
+	line(0, "b.2", "connection authorized: user=app database=db")
+	for ms := 100; ms <= 9_000; ms += 100 {
+		line(ms, "b.2", fmt.Sprintf("duration: 0.100 ms  statement: SELECT %d", ms))
+		if ms == 8_100 {
+			// Started at 0.1 s, ran 8 s, logged at its end.
+			line(ms, "a.1", "duration: 8000.000 ms  statement: SELECT pg_sleep(8)")
+		}
+	}
+	line(9_100, "a.1", "disconnection: session time: 0:00:09.100")
+	line(9_100, "b.2", "disconnection: session time: 0:00:09.100")
+	var data bytes.Buffer
+	sum, err := parse.Run(context.Background(), []string{"-"}, &data, parse.Options{Stdin: strings.NewReader(b.String()), Uncompressed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.OutOfOrder == 0 {
+		t.Fatal("the long statement was not written out of time order: the test tests nothing")
+	}
+	synctest.Test(t, func(t *testing.T) {
+		r, err := parse.NewReader(bytes.NewReader(data.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var long *Result
+		if _, err := Run(context.Background(), r, &fakeExec{}, Options{}, func(res *Result) {
+			mu.Lock()
+			if res.Session == 1 {
+				long = res
+			}
+			mu.Unlock()
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if long == nil || long.Lateness() != 0 {
+			t.Fatalf("the out-of-order statement: %+v, want it on time", long)
+		}
+	})
+}

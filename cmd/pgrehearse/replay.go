@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -43,7 +45,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	candMetrics := fs.String("candidate-metrics", "", "with pg:DSN, sample the candidate's statistics every second while replaying, into --samples")
 	samplesOut := fs.String("samples", "", "samples file for --candidate-metrics pg:DSN (default: the results file's name with .samples.jsonl)")
 	includeSystem := fs.Bool("include-system", false, "also replay statements that act beyond the workload (ALTER SYSTEM, pg_terminate_backend, COPY ... PROGRAM)")
-	memBudget := fs.Int("memory-budget", 256, "MB of memory for statements waiting for their session; a stalled session's backlog beyond its share goes to disk")
+	memBudget := fs.Int("memory-budget", 256, "MB of memory for the replay: statements waiting for their session get a quarter, and a stalled session's backlog beyond its share goes to disk")
 	readAhead := fs.Duration("read-ahead", 0, "how far ahead of the schedule (workload time) to read (default: the workload's reorder window + 1s)")
 	spillDir := fs.String("spill-dir", "", "directory for stalled sessions' backlogs (default: the system's temp directory)")
 	if err := parseFlags(fs, args); err != nil {
@@ -190,8 +192,17 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		}
 		fmt.Fprintf(env.stderr, "pgrehearse: warning: %s\n", msg)
 	}
+	budget := int64(*memBudget) << 20
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The garbage collector lets the heap grow to twice what is live;
+		// told the budget, it collects sooner rather than pass it.
+		debug.SetMemoryLimit(budget)
+	}
+	// Waiting statements get a quarter, so that the heap, twice what is
+	// live, stays well under the limit without the collector running all
+	// the time.
 	opts := replay.Options{Speed: *speed, IncludeSystem: *includeSystem, Live: live, Begin: window.Begin, End: window.End, Jump: *jump,
-		MemoryBudget: int64(*memBudget) << 20, ReadAhead: *readAhead, SpillDir: *spillDir, Warn: warn}
+		MemoryBudget: budget / 4, ReadAhead: *readAhead, SpillDir: *spillDir, Warn: warn}
 	rctx, stopWatch := watchResults(ctx, rw, *out, warn)
 	st, runErr := replay.Run(rctx, r, ex, opts, rw.Add)
 	writeErr := stopWatch()

@@ -89,6 +89,10 @@ func TestDetectPrefix(t *testing.T) {
 		{"%m [%p] %q%u@%d ", "2026-11-22 12:17:33.137 UTC [42] app@shop LOG:  statement: SELECT 1\n2026-11-22 12:17:33.137 UTC [41] LOG:  checkpoint starting: time\n"},
 		{"%t-%c-", "2026-11-22 12:17:33 UTC-6b02dd5d.41da-LOG:  statement: SELECT 1\n"},
 		{"%m [%p] %e %c ", "2026-11-22 15:28:36.808 UTC [12586] 00000 6b030a24.312a LOG:  statement: SELECT 1\n2026-11-22 15:28:36.808 UTC [12586] 22012 6b030a24.312a ERROR:  division by zero\n"},
+		// The README's recommended prefixes, as PostgreSQL 15 writes them
+		// (%q ends the prefix of background processes).
+		{"%m [%p] %q%u@%d %c %e ", "2026-12-01 22:41:02.113 UTC [5012] LOG:  checkpoint starting: time\n2026-12-01 22:41:02.118 UTC [5020] app@shop 6b0f4d8e.139c 00000 LOG:  statement: SELECT 1\n2026-12-01 22:41:02.119 UTC [5020] app@shop 6b0f4d8e.139c 22012 ERROR:  division by zero\n"},
+		{"%m [%p] %q%u@%d %c %e %v %x ", "2026-12-01 22:41:02.113 UTC [5012] LOG:  checkpoint starting: time\n2026-12-01 22:41:02.118 UTC [5020] app@shop 6b0f4d8e.139c 00000 3/7 0 LOG:  statement: SELECT 1\n2026-12-01 22:41:02.119 UTC [5020] app@shop 6b0f4d8e.139c 00000 3/8 731 LOG:  statement: INSERT INTO t VALUES (1)\n"},
 	}
 	for _, tc := range tests {
 		got, err := DetectPrefix(bytes.Split([]byte(tc.lines), []byte("\n")))

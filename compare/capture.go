@@ -3,9 +3,7 @@ package compare
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -54,13 +52,9 @@ func readCapture(ctx context.Context, path string, queries queryTable) (*capture
 	c := &capture{header: *r.Header(), prod: map[stmtKey]string{}, spans: spans{}, base: newHist()}
 	// Statements whose duration may still come as late news.
 	pending := map[stmtKey]fingerprint.ID{}
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ev, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	for ev, err := range r.Events() {
+		if err == nil {
+			err = ctx.Err()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("compare: workload %s: %w", path, err)

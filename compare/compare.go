@@ -18,11 +18,14 @@ import (
 // (docs/comparison-format.md).
 const FormatVersion = 1
 
+// Result is a verdict's answer.
+type Result string
+
 // Verdicts.
 const (
-	GO           = "GO"
-	NOGO         = "NO-GO"
-	INCONCLUSIVE = "INCONCLUSIVE"
+	GO           Result = "GO"
+	NOGO         Result = "NO-GO"
+	INCONCLUSIVE Result = "INCONCLUSIVE"
 )
 
 // Comparison is the document every report renders.
@@ -49,7 +52,7 @@ type Comparison struct {
 
 // Verdict is the answer: GO, NO-GO or INCONCLUSIVE, why, and what next.
 type Verdict struct {
-	Result string   `json:"result"`
+	Result Result   `json:"result"`
 	Reason string   `json:"reason"`
 	Next   []string `json:"next,omitempty"`
 }

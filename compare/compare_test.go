@@ -283,7 +283,7 @@ func TestVerdict(t *testing.T) {
 		name   string
 		c      Comparison
 		gates  []string
-		result string
+		result Result
 		reason string
 	}{
 		{"all pass", Comparison{Latency: Latency{Candidate: &Pcts{P99: 3}, Baseline: &Pcts{P99: 3}}},

@@ -3,7 +3,6 @@ package compare
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -134,13 +133,9 @@ func events(ctx context.Context, name string, src io.Reader, each func(*parse.Ev
 		return nil, fmt.Errorf("compare: %s: %w", name, err)
 	}
 	defer r.Close()
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ev, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return r.Trailer(), nil
+	for ev, err := range r.Events() {
+		if err == nil {
+			err = ctx.Err()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("compare: %s: %w", name, err)
@@ -149,6 +144,7 @@ func events(ctx context.Context, name string, src io.Reader, each func(*parse.Ev
 			return nil, nil
 		}
 	}
+	return r.Trailer(), nil
 }
 
 // eachEvent is events over the workload file at path.

@@ -2,11 +2,13 @@ package parse
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 
 	"github.com/klauspost/compress/zstd"
@@ -84,6 +86,32 @@ func NewReader(r io.Reader) (*Reader, error) {
 	}
 	rd.clock = rd.header.Start
 	return rd, nil
+}
+
+// IsWorkload reports whether head, the first bytes of a file, starts a
+// workload file.
+func IsWorkload(head []byte) bool { return bytes.HasPrefix(head, []byte(magic)) }
+
+// Events returns the file's events in order. Each pair is an event and a
+// nil error, or, last, nil and the error that ended the file early
+// (ErrTruncated, a corrupt file); a whole file ends after its trailer,
+// which Trailer then returns.
+func (r *Reader) Events() iter.Seq2[*Event, error] {
+	return func(yield func(*Event, error) bool) {
+		for {
+			ev, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(ev, nil) {
+				return
+			}
+		}
+	}
 }
 
 // Header returns the file's header.

@@ -62,7 +62,7 @@ func layout(c *compare.Comparison, o Options) []section {
 	}
 	var out []section
 
-	v := section{title: "Verdict: " + c.Verdict.Result}
+	v := section{title: "Verdict: " + string(c.Verdict.Result)}
 	v.lines = append(v.lines, c.Verdict.Reason+".")
 	for _, n := range c.Verdict.Next {
 		v.lines = append(v.lines, "Next: "+n)

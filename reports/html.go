@@ -65,7 +65,7 @@ func HTML(w io.Writer, c *compare.Comparison, o Options) error {
 		Class    string
 		Sections []htmlSection
 		Params   bool
-	}{c, strings.ToLower(strings.ReplaceAll(c.Verdict.Result, "-", "")), secs, params}
+	}{c, strings.ToLower(strings.ReplaceAll(string(c.Verdict.Result), "-", "")), secs, params}
 	return htmlTemplate.Execute(w, data)
 }
 

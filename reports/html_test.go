@@ -132,13 +132,13 @@ func TestHTMLEscapes(t *testing.T) {
 
 // TestHTMLVerdictColours: each verdict has its own banner colour.
 func TestHTMLVerdictColours(t *testing.T) {
-	for result, want := range map[string]string{
+	for result, want := range map[compare.Result]string{
 		compare.GO: `<header class="verdict go">`, compare.NOGO: `<header class="verdict nogo">`, compare.INCONCLUSIVE: `<header class="verdict inconclusive">`,
 	} {
 		c := fixture()
 		c.Verdict = compare.Verdict{Result: result, Reason: "because"}
 		page := renderHTML(t, c)
-		if !strings.Contains(page, want) || !strings.Contains(page, "<h1>"+result+"</h1>") {
+		if !strings.Contains(page, want) || !strings.Contains(page, "<h1>"+string(result)+"</h1>") {
 			t.Errorf("%s: page lacks %q", result, want)
 		}
 	}

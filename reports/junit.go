@@ -34,7 +34,7 @@ func JUnit(w io.Writer, c *compare.Comparison, _ Options) error {
 		Time     string     `xml:"timestamp,attr,omitempty"`
 		Cases    []testcase `xml:"testcase"`
 	}
-	s := suite{Name: "pgrehearse gates: " + c.Verdict.Result, Tests: len(c.Gates), Time: c.Generated}
+	s := suite{Name: "pgrehearse gates: " + string(c.Verdict.Result), Tests: len(c.Gates), Time: c.Generated}
 	for _, g := range c.Gates {
 		tc := testcase{Name: g.Expr, Classname: "pgrehearse.gates." + strings.SplitN(g.Name, ".", 2)[0],
 			SystemOut: fmt.Sprintf("observed %s, threshold %s", opt(g.Observed), opt(g.Threshold))}
@@ -53,7 +53,7 @@ func JUnit(w io.Writer, c *compare.Comparison, _ Options) error {
 		// No gate could be judged: CI must not see a green suite of 0 tests.
 		s.Tests, s.Errors = 1, 1
 		s.Cases = append(s.Cases, testcase{Name: "verdict", Classname: "pgrehearse.verdict",
-			Error: &failure{Type: "inconclusive", Message: c.Verdict.Result + ": " + c.Verdict.Reason}})
+			Error: &failure{Type: "inconclusive", Message: string(c.Verdict.Result) + ": " + c.Verdict.Reason}})
 	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err

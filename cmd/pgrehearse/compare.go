@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -24,7 +22,7 @@ import (
 // turns it into exit code 3 or 4.
 type verdictError struct{ v compare.Verdict }
 
-func (e verdictError) Error() string { return e.v.Result + ": " + e.v.Reason }
+func (e verdictError) Error() string { return string(e.v.Result) + ": " + e.v.Reason }
 
 // compareFlags are shared by compare and run.
 type compareFlags struct {
@@ -233,17 +231,16 @@ func writeReport(path, format string, c *compare.Comparison, o reports.Options, 
 // samplesOf returns the samples file a replay took of its target, if it
 // still exists.
 func samplesOf(results string) string {
-	f, err := os.Open(results)
+	rr, f, err := replay.OpenResults(results)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
-	line, _ := bufio.NewReaderSize(f, 64<<10).ReadBytes('\n')
-	var v struct{ Header *replay.ResultsHeader }
-	if json.Unmarshal(line, &v) != nil || v.Header == nil || v.Header.Samples == "" {
+	samples := rr.Header().Samples
+	if samples == "" {
 		return ""
 	}
-	for _, p := range []string{v.Header.Samples, filepath.Join(filepath.Dir(results), filepath.Base(v.Header.Samples))} {
+	for _, p := range []string{samples, filepath.Join(filepath.Dir(results), filepath.Base(samples))} {
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}

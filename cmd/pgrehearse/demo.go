@@ -190,15 +190,6 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
-func exitFor(result string) int {
-	switch result {
-	case "NO-GO":
-		return exitNoGo
-	case "INCONCLUSIVE":
-		return exitInconclusive
-	}
-	return exitOK
-}
 
 // execSQL runs statements one by one on a fresh connection.
 func execSQL(ctx context.Context, dsn string, sqls ...string) error {

@@ -1,5 +1,7 @@
 package main
 
+import "github.com/pgrehearse/pgrehearse/compare"
+
 // Exit codes. The README's table is this one; keep them in step.
 //
 //	0   success; for compare and run: GO
@@ -16,3 +18,14 @@ const (
 	exitInconclusive = 4
 	exitInterrupted  = 130
 )
+
+// exitFor is the exit code of a verdict.
+func exitFor(r compare.Result) int {
+	switch r {
+	case compare.NOGO:
+		return exitNoGo
+	case compare.INCONCLUSIVE:
+		return exitInconclusive
+	}
+	return exitOK
+}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pgrehearse/pgrehearse/parse/rdslogs"
+	"github.com/pgrehearse/pgrehearse/internal/rds"
 )
 
 func runFetchLogs(ctx context.Context, env *environment, args []string) error {
@@ -37,12 +37,12 @@ func runFetchLogs(ctx context.Context, env *environment, args []string) error {
 	if err1 != nil || err2 != nil || !e.After(b) {
 		return usagef("fetch-logs: give --begin and --end as RFC 3339 times, end after begin")
 	}
-	client, err := rdslogs.NewClient(ctx, opts["region"], opts["profile"])
+	client, err := rds.NewClient(ctx, opts["region"], opts["profile"])
 	if err != nil {
 		return fmt.Errorf("fetch-logs: %w", err)
 	}
 	var total int64
-	f := &rdslogs.Fetcher{Client: client, Instance: opts["instance"], Dir: *out, Progress: func(file string, n int) {
+	f := &rds.Fetcher{Client: client, Instance: opts["instance"], Dir: *out, Progress: func(file string, n int) {
 		total += int64(n)
 		if env.stderrTTY {
 			fmt.Fprintf(env.stderr, "\r\033[K%s: %d MB", file, total>>20)

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/pgrehearse/pgrehearse/parse"
@@ -69,11 +67,7 @@ func runInspect(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	var n int64
-	for {
-		ev, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	for ev, err := range r.Events() {
 		if err != nil {
 			return fmt.Errorf("inspect %s: %w", fs.Arg(0), err)
 		}

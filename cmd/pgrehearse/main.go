@@ -130,10 +130,7 @@ func exitCode(ctx context.Context, env *environment, err error) int {
 	case errors.As(err, &ve):
 		// The report has said it all; this line is for CI logs.
 		fmt.Fprintf(env.stderr, "pgrehearse: %s\n", ve.Error())
-		if ve.v.Result == "NO-GO" {
-			return exitNoGo
-		}
-		return exitInconclusive
+		return exitFor(ve.v.Result)
 	case errors.Is(err, errHelp):
 		return exitOK
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):

@@ -6,16 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgrehearse/pgrehearse/compare/cloudwatch"
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
 	"github.com/pgrehearse/pgrehearse/compare/pgsample"
 	"github.com/pgrehearse/pgrehearse/compare/prometheus"
+	"github.com/pgrehearse/pgrehearse/internal/dsn"
 	"github.com/pgrehearse/pgrehearse/parse"
+	"github.com/pgrehearse/pgrehearse/replay"
 	"github.com/pgrehearse/pgrehearse/reports"
 )
 
@@ -30,7 +29,7 @@ func openSource(ctx context.Context, spec string) (metrics.Source, error) {
 		return cloudwatch.New(ctx, sp)
 	case "pg":
 		if _, err := os.Stat(sp.Arg); err != nil {
-			return nil, usagef("pg: %q is not a samples file: sources read past windows, so sample a live cluster with `pgrehearse sample --target DSN -o FILE` during the capture (or `replay --candidate-metrics pg:DSN`) and give pg:FILE", redactDSN(sp.Arg))
+			return nil, usagef("pg: %q is not a samples file: sources read past windows, so sample a live cluster with `pgrehearse sample --target DSN -o FILE` during the capture (or `replay --candidate-metrics pg:DSN`) and give pg:FILE", dsn.Redact(sp.Arg))
 		}
 		return &pgsample.Source{Path: sp.Arg}, nil
 	case "prometheus":
@@ -48,14 +47,16 @@ func windowFrom(path string) (metrics.Window, error) {
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
-	if head, _ := br.Peek(7); string(head) == "PGRWKLD" {
+	head, _ := br.Peek(64)
+	switch {
+	case parse.IsWorkload(head):
 		r, err := parse.NewReader(br)
 		if err != nil {
 			return metrics.Window{}, fmt.Errorf("%s: %w", path, err)
 		}
 		defer r.Close()
-		for {
-			if _, err := r.Next(); err != nil {
+		for _, err := range r.Events() {
+			if err != nil {
 				break
 			}
 		}
@@ -64,30 +65,24 @@ func windowFrom(path string) (metrics.Window, error) {
 			return metrics.Window{}, fmt.Errorf("%s: the workload has no trailer (truncated): give --begin and --end", path)
 		}
 		return metrics.Window{Start: time.UnixMicro(tr.FirstUS).UTC(), End: time.UnixMicro(tr.LastUS).UTC()}, nil
+	case replay.IsResults(head):
+		// A results file: the header's start and the trailer's finish.
+		rr, err := replay.NewResultsReader(br, path)
+		if err != nil {
+			return metrics.Window{}, err
+		}
+		for _, err := rr.Next(); err == nil; _, err = rr.Next() {
+		}
+		sum := rr.Summary()
+		if sum == nil {
+			return metrics.Window{}, fmt.Errorf("%s: the results have no summary (the replay was killed): give --begin and --end", path)
+		}
+		var w metrics.Window
+		w.Start, _ = time.Parse(time.RFC3339Nano, rr.Header().Started)
+		w.End, _ = time.Parse(time.RFC3339Nano, sum.Finished)
+		return w, nil
 	}
-	// A results file: the header's start and the trailer's finish.
-	var w metrics.Window
-	sc := bufio.NewScanner(br)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		var line struct {
-			Header  *struct{ Started string }
-			Summary *struct{ Finished string }
-		}
-		if json.Unmarshal(sc.Bytes(), &line) != nil {
-			continue
-		}
-		if line.Header != nil {
-			w.Start, _ = time.Parse(time.RFC3339Nano, line.Header.Started)
-		}
-		if line.Summary != nil {
-			w.End, _ = time.Parse(time.RFC3339Nano, line.Summary.Finished)
-		}
-	}
-	if w.Start.IsZero() || w.End.IsZero() {
-		return w, fmt.Errorf("%s: neither a workload nor a complete results file", path)
-	}
-	return w, nil
+	return metrics.Window{}, fmt.Errorf("%s: neither a workload (pgrehearse parse) nor a results file (pgrehearse replay)", path)
 }
 
 func runMetrics(ctx context.Context, env *environment, args []string) error {
@@ -137,12 +132,4 @@ func runMetrics(ctx context.Context, env *environment, args []string) error {
 		return enc.Encode(set)
 	}
 	return reports.MetricSet(env.stdout, set)
-}
-
-// redactDSN hides a password in something that may be a DSN or URL.
-func redactDSN(s string) string {
-	if cfg, err := pgconn.ParseConfig(s); err == nil && strings.ContainsAny(s, "=/") {
-		return pgsample.Safe(cfg)
-	}
-	return s
 }

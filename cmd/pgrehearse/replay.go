@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
+	"github.com/pgrehearse/pgrehearse/internal/dsn"
 	"github.com/pgrehearse/pgrehearse/replay"
 )
 
@@ -121,7 +122,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		r.SetSessionFilter(replay.ShardFilter(shardI, shardN))
 	}
 
-	safe := fmt.Sprintf("host=%s port=%d user=%s database=%s", cfg.Host, cfg.Port, cfg.User, cfg.Database)
+	safe := dsn.Describe(cfg)
 	fmt.Fprintf(env.stderr, "replaying %s against %s at speed %g\n", fs.Arg(0), safe, *speed)
 	rtt, err := checkTarget(ctx, cfg, *readOnly, r.Header().SystemIdentifier, *allowSame)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgrehearse/pgrehearse/compare/pgsample"
+	"github.com/pgrehearse/pgrehearse/internal/dsn"
 )
 
 func runSample(ctx context.Context, env *environment, args []string) error {
@@ -46,7 +47,7 @@ func runSample(ctx context.Context, env *environment, args []string) error {
 	// existing file alone.
 	f := &lazyFile{path: *out}
 	defer f.Close()
-	fmt.Fprintf(env.stderr, "sampling %s every %v into %s; Ctrl-C stops\n", pgsample.Safe(cfg), *interval, *out)
+	fmt.Fprintf(env.stderr, "sampling %s every %v into %s; Ctrl-C stops\n", dsn.Describe(cfg), *interval, *out)
 	errs := 0
 	s := &pgsample.Sampler{Config: cfg, Interval: *interval, Warn: func(err error) {
 		if errs++; errs <= 5 {

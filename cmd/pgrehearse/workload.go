@@ -18,8 +18,8 @@ func openWorkload(ctx context.Context, env *environment, path string, lf *logFla
 		return nil, nil, fmt.Errorf("open workload: %w", err)
 	}
 	br := bufio.NewReaderSize(in, 64<<10)
-	head, _ := br.Peek(7)
-	if string(head) == "PGRWKLD" {
+	head, _ := br.Peek(16)
+	if parse.IsWorkload(head) {
 		r, err := parse.NewReader(br)
 		if err != nil {
 			in.Close()

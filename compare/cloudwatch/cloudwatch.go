@@ -19,7 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
@@ -28,6 +27,7 @@ import (
 	"github.com/pgrehearse/pgrehearse/compare/enhanced"
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
 	"github.com/pgrehearse/pgrehearse/compare/pi"
+	"github.com/pgrehearse/pgrehearse/internal/awsconf"
 )
 
 // API is the part of the CloudWatch client the source uses.
@@ -95,20 +95,12 @@ func New(ctx context.Context, sp metrics.Spec) (*Source, error) {
 	if s.Cluster != "" && len(s.Replicas) > 0 {
 		return nil, fmt.Errorf("cloudwatch: replicas= is for RDS instances; an Aurora cluster's lag is AuroraReplicaLagMaximum on its writer")
 	}
-	var opts []func(*config.LoadOptions) error
-	if s.Region != "" {
-		opts = append(opts, config.WithRegion(s.Region))
-	}
-	if s.Profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(s.Profile))
-	}
-	opts = append(opts, config.WithRetryMaxAttempts(8))
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("cloudwatch: load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
+	cfg, err := awsconf.Load(ctx, s.Region, s.Profile)
+	if errors.Is(err, awsconf.ErrNoRegion) {
 		return nil, fmt.Errorf("cloudwatch: no AWS region: add region= to the spec or set AWS_REGION")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cloudwatch: %w", err)
 	}
 	s.Region = cfg.Region
 	s.Client = cloudwatch.NewFromConfig(cfg)

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrehearse/pgrehearse/internal/dsn"
 )
 
 // FormatVersion is the samples file version (docs/samples-format.md).
@@ -160,14 +162,14 @@ func (s *Sampler) Run(ctx context.Context, w io.Writer) (*Trailer, error) {
 	}
 	c, err := pgconn.ConnectConfig(ctx, s.Config)
 	if err != nil {
-		return nil, fmt.Errorf("sample: connect to %s: %w", Safe(s.Config), err)
+		return nil, fmt.Errorf("sample: connect to %s: %w", dsn.Describe(s.Config), err)
 	}
 	defer func() { c.Close(context.Background()) }()
 	version, _ := strconv.Atoi(c.ParameterStatus("server_version"))
 	if v, err := scalar(ctx, c, Tag+"SHOW server_version_num"); err == nil {
 		version, _ = strconv.Atoi(v)
 	}
-	h := Header{Format: "pgrehearse-samples", Version: FormatVersion, Target: Safe(s.Config), ServerVersion: version,
+	h := Header{Format: "pgrehearse-samples", Version: FormatVersion, Target: dsn.Describe(s.Config), ServerVersion: version,
 		IntervalMS: interval.Milliseconds(), Started: time.Now().UTC().Format(time.RFC3339Nano)}
 	cpu := s.cpuReader(ctx, c, &h)
 	pgss := statementsReader(ctx, c, &h)
@@ -286,11 +288,6 @@ func scalar(ctx context.Context, c *pgconn.PgConn, q string) (string, error) {
 		return "", fmt.Errorf("%s: no row", q)
 	}
 	return string(res[0].Rows[0][0]), nil
-}
-
-// Safe describes a target without its password.
-func Safe(cfg *pgconn.Config) string {
-	return fmt.Sprintf("host=%s port=%d user=%s database=%s", cfg.Host, cfg.Port, cfg.User, cfg.Database)
 }
 
 // isLocal reports whether host is this machine: a Unix socket directory

@@ -150,11 +150,7 @@ func (l *Log) readWorkload(w io.Reader) error {
 	}
 	defer r.Close()
 	byID := map[uint64]*Session{}
-	for {
-		ev, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	for ev, err := range r.Events() {
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package rdslogs
+package rds
 
 import (
 	"context"

@@ -1,9 +1,10 @@
-// Package rdslogs gets PostgreSQL's log files out of RDS and Aurora,
-// where nobody can read the server's disk: it lists an instance's log
-// files for a window (DescribeDBLogFiles) and downloads each whole
-// (DownloadDBLogFilePortion, every portion), resuming where an earlier,
-// interrupted download stopped, so parse can read them.
-package rdslogs
+// Package rds gets PostgreSQL's log files out of RDS and Aurora, where
+// nobody can read the server's disk, for pgrehearse fetch-logs, ahead of
+// the parse stage: it lists an instance's log files for a window
+// (DescribeDBLogFiles) and downloads each whole (DownloadDBLogFilePortion,
+// every portion), resuming where an earlier, interrupted download
+// stopped, so parse can read them.
+package rds
 
 import (
 	"context"
@@ -18,9 +19,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	smithy "github.com/aws/smithy-go"
+
+	"github.com/pgrehearse/pgrehearse/internal/awsconf"
 )
 
 // API is the part of the RDS client the fetcher uses.
@@ -32,19 +34,9 @@ type API interface {
 // NewClient makes an RDS client from the default AWS configuration
 // (credential chain, profiles, SSO, AWS_REGION, AWS_ENDPOINT_URL_RDS).
 func NewClient(ctx context.Context, region, profile string) (API, error) {
-	var opts []func(*config.LoadOptions) error
-	if region != "" {
-		opts = append(opts, config.WithRegion(region))
-	}
-	if profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(profile))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, append(opts, config.WithRetryMaxAttempts(8))...)
+	cfg, err := awsconf.Load(ctx, region, profile)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return nil, errors.New("no AWS region: add region= or set AWS_REGION")
+		return nil, err
 	}
 	return rds.NewFromConfig(cfg), nil
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgrehearse/pgrehearse/internal/corpus"
 	"github.com/pgrehearse/pgrehearse/parse"
 )
 
@@ -22,31 +23,6 @@ import (
 // proxy noted every message the clients sent; the manifests and statement
 // lists are that proxy's ground truth, never derived from the logs.
 
-type manifest struct {
-	Connections struct {
-		ClientSessions int64 `json:"client_sessions"`
-	} `json:"connections"`
-	Databases          []string `json:"databases"`
-	Users              []string `json:"users"`
-	ExpectedLogEntries struct {
-		Statements struct {
-			Value    int64 `json:"value"`
-			Simple   int64 `json:"simple"`
-			Extended int64 `json:"extended"`
-		} `json:"statement_entries"`
-		Params struct {
-			Value int64 `json:"value"`
-		} `json:"detail_parameters_entries"`
-	} `json:"expected_log_entries"`
-	Errors struct {
-		Total      int64            `json:"total"`
-		BySQLState map[string]int64 `json:"by_sqlstate"`
-	} `json:"errors"`
-	TimeWindow struct {
-		FirstConnect   time.Time `json:"first_client_connect"`
-		LastDisconnect time.Time `json:"last_client_disconnect"`
-	} `json:"time_window"`
-}
 
 type truthStatement struct {
 	PID      int64  `json:"pid"`
@@ -70,17 +46,9 @@ var corpusSets = []struct {
 
 func corpusPath(name string) string { return filepath.Join("..", "testdata", "corpus", name) }
 
-func loadManifest(t *testing.T, set string) *manifest {
+func loadManifest(t *testing.T, set string) *corpus.Manifest {
 	t.Helper()
-	b, err := os.ReadFile(corpusPath(set + ".manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return &m
+	return corpus.LoadManifest(t, set)
 }
 
 func loadTruth(t *testing.T, set string) map[int64][]truthStatement {

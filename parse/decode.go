@@ -137,16 +137,18 @@ func (r *Reader) wrapErr(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return ErrTruncated
 	}
-	if errors.Is(err, errCorrupt) {
+	if errors.Is(err, ErrCorrupt) {
 		return err
 	}
 	if r.zr != nil {
-		return fmt.Errorf("workload file is corrupt (%v): parse the log again", err)
+		return fmt.Errorf("%w (%v): parse the log again", ErrCorrupt, err)
 	}
 	return err
 }
 
-var errCorrupt = errors.New("workload file is corrupt")
+// ErrCorrupt is wrapped by a Reader's errors about a damaged file: frames
+// that do not decode, or a compressed stream that does not.
+var ErrCorrupt = errors.New("workload file is corrupt")
 
 func (r *Reader) readFrame() (byte, []byte, error) {
 	kind, err := r.br.ReadByte()
@@ -158,7 +160,7 @@ func (r *Reader) readFrame() (byte, []byte, error) {
 		return 0, nil, err
 	}
 	if n > maxFrame {
-		return 0, nil, fmt.Errorf("%w: frame %d claims %d bytes", errCorrupt, r.frames, n)
+		return 0, nil, fmt.Errorf("%w: frame %d claims %d bytes", ErrCorrupt, r.frames, n)
 	}
 	// Grow the buffer as the bytes arrive rather than trusting the
 	// declared length: a corrupt length must not allocate a gigabyte.
@@ -295,18 +297,18 @@ func (r *Reader) decode(kind byte, payload []byte) (*Event, error) {
 	case frameTrailer:
 		var s Summary
 		if err := json.Unmarshal(payload, &s); err != nil {
-			return nil, fmt.Errorf("%w: bad trailer: %v", errCorrupt, err)
+			return nil, fmt.Errorf("%w: bad trailer: %v", ErrCorrupt, err)
 		}
 		r.trailer = &s
 		return nil, nil
 	case frameHeader:
-		return nil, fmt.Errorf("%w: second header", errCorrupt)
+		return nil, fmt.Errorf("%w: second header", ErrCorrupt)
 	default:
 		// Unknown frames are skipped so a newer minor revision can add
 		// frames older readers may ignore; kinds are capital letters, so
 		// anything else is damage.
 		if kind < 'A' || kind > 'Z' {
-			return nil, fmt.Errorf("%w: frame kind %#x", errCorrupt, kind)
+			return nil, fmt.Errorf("%w: frame kind %#x", ErrCorrupt, kind)
 		}
 		return nil, nil
 	}
@@ -314,7 +316,7 @@ func (r *Reader) decode(kind byte, payload []byte) (*Event, error) {
 		return nil, err
 	}
 	if d.bad {
-		return nil, fmt.Errorf("%w: frame %q is shorter than its fields", errCorrupt, kind)
+		return nil, fmt.Errorf("%w: frame %q is shorter than its fields", ErrCorrupt, kind)
 	}
 	return ev, nil
 }
@@ -322,11 +324,11 @@ func (r *Reader) decode(kind byte, payload []byte) (*Event, error) {
 func (r *Reader) decodeText(d *dec) error {
 	id := d.uv()
 	if d.bad || id != uint64(len(r.slots))+1 || int(id) > r.header.TextSlots {
-		return fmt.Errorf("%w: text slot %d out of sequence", errCorrupt, id)
+		return fmt.Errorf("%w: text slot %d out of sequence", ErrCorrupt, id)
 	}
 	r.slotB += len(d.b)
 	if r.slotB > r.header.TextBytes {
-		return fmt.Errorf("%w: text table exceeds the declared %d bytes", errCorrupt, r.header.TextBytes)
+		return fmt.Errorf("%w: text table exceeds the declared %d bytes", ErrCorrupt, r.header.TextBytes)
 	}
 	r.slots = append(r.slots, string(d.b))
 	return nil
@@ -345,7 +347,7 @@ func (r *Reader) decodeSession(d *dec) (*Event, error) {
 	}
 	r.clock = t
 	if _, dup := r.sess[s.ID]; dup || s.ID == 0 {
-		return nil, fmt.Errorf("%w: session %d opened twice", errCorrupt, s.ID)
+		return nil, fmt.Errorf("%w: session %d opened twice", ErrCorrupt, s.ID)
 	}
 	c := &sessionCursor{s: s}
 	c.skip = r.keep != nil && !r.keep(s)
@@ -377,7 +379,7 @@ func (r *Reader) decodeStatement(d *dec, size int) (*Event, error) {
 	flags := d.uv()
 	ev.Protocol = Protocol(flags & 3)
 	if ev.Protocol > Named {
-		return nil, fmt.Errorf("%w: unknown protocol %d", errCorrupt, ev.Protocol)
+		return nil, fmt.Errorf("%w: unknown protocol %d", ErrCorrupt, ev.Protocol)
 	}
 	ev.Text = r.slot(d)
 	if ev.Protocol == Named {
@@ -428,7 +430,7 @@ func (r *Reader) readTx(d *dec, ev *Event, fp, vxid, xid bool) {
 func (d *dec) params(size int) ([]Param, error) {
 	n := d.uv()
 	if n > uint64(len(d.b)) {
-		return nil, fmt.Errorf("%w: %d parameters in a %d-byte frame", errCorrupt, n, size)
+		return nil, fmt.Errorf("%w: %d parameters in a %d-byte frame", ErrCorrupt, n, size)
 	}
 	ps := make([]Param, n)
 	for i := range ps {
@@ -449,7 +451,7 @@ func (r *Reader) decodeUpdate(d *dec) (*Event, error) {
 	}
 	idx := d.uv()
 	if d.bad || idx >= uint64(c.next) {
-		return nil, fmt.Errorf("%w: update of statement %d that session %d has not had", errCorrupt, idx, c.s.ID)
+		return nil, fmt.Errorf("%w: update of statement %d that session %d has not had", ErrCorrupt, idx, c.s.ID)
 	}
 	if c.skip {
 		return nil, nil
@@ -477,7 +479,7 @@ func (r *Reader) decodeError(d *dec, size int) (*Event, error) {
 	if sid != 0 {
 		var ok bool
 		if c, ok = r.sess[sid]; !ok {
-			return nil, fmt.Errorf("%w: error in unknown session %d", errCorrupt, sid)
+			return nil, fmt.Errorf("%w: error in unknown session %d", ErrCorrupt, sid)
 		}
 		ev.Index = c.errors
 		c.errors++
@@ -530,7 +532,7 @@ func (r *Reader) cursor(d *dec) (*sessionCursor, error) {
 	sid := d.uv()
 	c, ok := r.sess[sid]
 	if !ok || d.bad {
-		return nil, fmt.Errorf("%w: frame for session %d, which is not open", errCorrupt, sid)
+		return nil, fmt.Errorf("%w: frame for session %d, which is not open", ErrCorrupt, sid)
 	}
 	return c, nil
 }

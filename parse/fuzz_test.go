@@ -46,10 +46,12 @@ func FuzzRun(f *testing.F) {
 		}
 		var out bytes.Buffer
 		sum, err := parse.Run(context.Background(), []string{"-"}, &out, opt)
+		if err != nil && !errors.Is(err, parse.ErrUnrecognized) && !errors.Is(err, parse.ErrMalformed) {
+			t.Fatalf("error %v is not one of the documented ones", err)
+		}
 		if sum == nil {
 			return
 		}
-		_ = err
 		r, err := parse.NewReader(&out)
 		if err != nil {
 			t.Fatalf("workload unreadable: %v", err)

@@ -198,7 +198,15 @@ func FuzzWorkloadReader(f *testing.F) {
 		}
 		defer r.Close()
 		for i := 0; i < 100_000; i++ {
-			if _, err := r.Next(); err != nil {
+			_, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				// Damage is said as damage, never as something else.
+				if !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("error %v is neither ErrTruncated nor ErrCorrupt", err)
+				}
 				return
 			}
 		}

@@ -190,7 +190,6 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
-
 // execSQL runs statements one by one on a fresh connection.
 func execSQL(ctx context.Context, dsn string, sqls ...string) error {
 	c, err := pgconn.Connect(ctx, dsn)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgrehearse/pgrehearse/internal/corpus"
 	"github.com/pgrehearse/pgrehearse/parse"
 )
 
@@ -26,12 +27,10 @@ func run(t *testing.T, stdin []byte, args ...string) (code int, stdout, stderr s
 	return exitCode(ctx, env, err), out.String(), errb.String()
 }
 
-func corpus(name string) string { return filepath.Join("..", "..", "testdata", "corpus", name) }
-
 func TestParseJSONSummaryKeys(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "w.pgrw")
-	code, stdout, stderr := run(t, nil, "parse", "--json", "-o", out, corpus("C-jsonlog.json.gz"))
+	code, stdout, stderr := run(t, nil, "parse", "--json", "-o", out, corpus.Path("C-jsonlog.json.gz"))
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -44,8 +43,10 @@ func TestParseJSONSummaryKeys(t *testing.T) {
 			t.Errorf("summary lacks key %q", k)
 		}
 	}
-	if m["statements"].(float64) != 154003 || m["sessions"].(float64) != 38 || m["errors"].(float64) != 16 {
-		t.Errorf("statements=%v sessions=%v errors=%v", m["statements"], m["sessions"], m["errors"])
+	mf := corpus.LoadManifest(t, "C-jsonlog")
+	if int64(m["statements"].(float64)) != mf.ExpectedLogEntries.Statements.Value || int64(m["sessions"].(float64)) != mf.Connections.ClientSessions || int64(m["errors"].(float64)) != mf.Errors.Total {
+		t.Errorf("statements=%v sessions=%v errors=%v; the manifest says %d, %d, %d", m["statements"], m["sessions"], m["errors"],
+			mf.ExpectedLogEntries.Statements.Value, mf.Connections.ClientSessions, mf.Errors.Total)
 	}
 	if !strings.HasSuffix(m["first"].(string), "Z") {
 		t.Errorf("first = %v, want RFC 3339 UTC", m["first"])
@@ -57,7 +58,7 @@ func TestParseJSONSummaryKeys(t *testing.T) {
 
 func TestParseSummaryTableAndNoSecrets(t *testing.T) {
 	dir := t.TempDir()
-	code, _, stderr := run(t, nil, "parse", "-o", filepath.Join(dir, "w"), corpus("A-stderr.log.gz"))
+	code, _, stderr := run(t, nil, "parse", "-o", filepath.Join(dir, "w"), corpus.Path("A-stderr.log.gz"))
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -78,7 +79,7 @@ func TestParseSummaryTableAndNoSecrets(t *testing.T) {
 func TestRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	w := filepath.Join(dir, "w.pgrw")
-	if code, _, stderr := run(t, nil, "parse", "-q", "-o", w, corpus("B-csvlog.csv.gz")); code != exitOK {
+	if code, _, stderr := run(t, nil, "parse", "-q", "-o", w, corpus.Path("B-csvlog.csv.gz")); code != exitOK {
 		t.Fatalf("parse exit %d: %s", code, stderr)
 	}
 	code, stdout, stderr := run(t, nil, "inspect", "--events", "--show-params", w)
@@ -122,8 +123,9 @@ func TestRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	if statements != 156278 || withParams != 70874 {
-		t.Errorf("inspect gave %d statements, %d with parameters; want 156278 and 70874", statements, withParams)
+	mf := corpus.LoadManifest(t, "B-csvlog")
+	if want := mf.ExpectedLogEntries; int64(statements) != want.Statements.Value || int64(withParams) != want.Params.Value {
+		t.Errorf("inspect gave %d statements, %d with parameters; the manifest says %d and %d", statements, withParams, want.Statements.Value, want.Params.Value)
 	}
 	if !sawInjected || !sawLong || !sawQuote {
 		t.Errorf("parameter values lost: fake log line %v, 100 KB value %v, quote %v", sawInjected, sawLong, sawQuote)
@@ -142,7 +144,7 @@ func TestParseErrors(t *testing.T) {
 	os.WriteFile(notALog, []byte("dear diary,\ntoday I migrated a database\n"), 0o644)
 
 	// A gzip file cut in the middle: what was read before the cut is kept.
-	full, err := os.ReadFile(corpus("A-stderr.log.gz"))
+	full, err := os.ReadFile(corpus.Path("A-stderr.log.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +207,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParseStdinPipe(t *testing.T) {
-	raw, err := os.ReadFile(corpus("C-jsonlog.json.gz"))
+	raw, err := os.ReadFile(corpus.Path("C-jsonlog.json.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +216,7 @@ func TestParseStdinPipe(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	code, out2, stderr := run(t, []byte(stdout), "inspect", "-")
-	if code != exitOK || !strings.Contains(out2, `"statements": 154003`) {
+	if code != exitOK || !strings.Contains(out2, fmt.Sprintf(`"statements": %d`, corpus.LoadManifest(t, "C-jsonlog").ExpectedLogEntries.Statements.Value)) {
 		t.Fatalf("inspect of piped workload: exit %d %s %.300s", code, stderr, out2)
 	}
 	// Size target: the workload is at most a quarter of the log.
@@ -231,7 +233,7 @@ func TestOutputDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, _, stderr := run(t, nil, "parse", "-q", "-o", os.DevNull, corpus("C-jsonlog.json.gz")); code != exitOK {
+	if code, _, stderr := run(t, nil, "parse", "-q", "-o", os.DevNull, corpus.Path("C-jsonlog.json.gz")); code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	after, err := os.Stat(os.DevNull)
@@ -260,7 +262,7 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 // TestInterrupted: Ctrl-C leaves a valid workload whose trailer says it was
 // interrupted, and exits 130.
 func TestInterrupted(t *testing.T) {
-	raw, err := os.ReadFile(corpus("B-csvlog.csv.gz"))
+	raw, err := os.ReadFile(corpus.Path("B-csvlog.csv.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +277,7 @@ func TestInterrupted(t *testing.T) {
 		t.Fatalf("exit %d (%v), want %d", code, err, exitInterrupted)
 	}
 	_, tr := readWorkloadFile(t, out)
-	if tr == nil || !tr.Interrupted || tr.Complete || tr.Statements == 0 || tr.Statements >= 156278 {
+	if tr == nil || !tr.Interrupted || tr.Complete || tr.Statements == 0 || tr.Statements >= corpus.LoadManifest(t, "B-csvlog").ExpectedLogEntries.Statements.Value {
 		t.Fatalf("trailer %+v", tr)
 	}
 	if !strings.Contains(errb.String(), "interrupted") {

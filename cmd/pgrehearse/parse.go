@@ -37,8 +37,17 @@ func parseFlags(fs *pflag.FlagSet, args []string) error {
 		}
 		return usageError{err}
 	}
+	if stopAfterFlags {
+		return errFlagsParsed
+	}
 	return nil
 }
+
+// stopAfterFlags makes every command stop once its flags are parsed, with
+// errFlagsParsed: the tests check the README's command lines this way.
+var stopAfterFlags bool
+
+var errFlagsParsed = errors.New("flags parsed")
 
 // logFlags are the flags that say how to read logs; replay and run reuse
 // them to parse a log on the fly.

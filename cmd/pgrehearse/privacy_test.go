@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgrehearse/pgrehearse/internal/corpus"
 	"github.com/pgrehearse/pgrehearse/internal/pgtest"
 )
 
@@ -19,7 +20,7 @@ import (
 // passwords).
 func TestInspectPrivacy(t *testing.T) {
 	w := filepath.Join(t.TempDir(), "a.pgrw")
-	if code, _, stderr := run(t, nil, "parse", "-q", "-o", w, corpus("A-stderr.log.gz")); code != exitOK {
+	if code, _, stderr := run(t, nil, "parse", "-q", "-o", w, corpus.Path("A-stderr.log.gz")); code != exitOK {
 		t.Fatalf("parse: exit %d %s", code, stderr)
 	}
 	_, plain, _ := run(t, nil, "inspect", "--events", w)

@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	corpusdata "github.com/pgrehearse/pgrehearse/internal/corpus"
+	"github.com/pgrehearse/pgrehearse/internal/corpus"
 	"github.com/pgrehearse/pgrehearse/internal/pgtest"
 )
 
 // corpusHead returns the first n lines of a corpus log, decompressed.
 func corpusHead(t *testing.T, name string, n int) []byte {
 	t.Helper()
-	data := corpusdata.Load(t, name)
+	data := corpus.Load(t, name)
 	end := 0
 	for i := 0; i < n && end < len(data); i++ {
 		k := bytes.IndexByte(data[end:], '\n')
@@ -122,7 +122,7 @@ func TestFailedParseLeavesOutput(t *testing.T) {
 		}
 	}
 	// A full disk stops the parse at once and says what to do.
-	code, _, stderr := run(t, nil, "parse", "-o", "/dev/full", corpus("A-stderr.log.gz"))
+	code, _, stderr := run(t, nil, "parse", "-o", "/dev/full", corpus.Path("A-stderr.log.gz"))
 	if code != exitError || !strings.Contains(stderr, "/dev/full") || !strings.Contains(stderr, "no space left") || !strings.Contains(stderr, "Free space") {
 		t.Errorf("-o /dev/full: exit %d %s", code, stderr)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"github.com/pgrehearse/pgrehearse/internal/corpus"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -225,6 +226,10 @@ func FuzzCompilePrefix(f *testing.F) {
 		p, err := CompilePrefix(prefix)
 		if err != nil {
 			return
+		}
+		again, err := CompilePrefix(p.String())
+		if err != nil || !reflect.DeepEqual(again.items, p.items) {
+			t.Fatalf("%q compiles to %+v, its String %q to %+v (%v)", prefix, p.items, p.String(), again.items, err)
 		}
 		var e logentry.Entry
 		p.match([]byte(line), &e, &logentry.TimeParser{})

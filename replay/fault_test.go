@@ -170,12 +170,13 @@ func TestBackendKilled(t *testing.T) {
 		logLine{ms: 100, msg: "SELECT pg_sleep(5) /* kill me */"},
 		logLine{ms: 1500, msg: "SELECT 2"}))
 	go func() {
-		time.Sleep(600 * time.Millisecond)
 		c, err := pgconn.Connect(ctx, dsn)
 		if err != nil {
 			return
 		}
 		defer c.Close(ctx)
+		// Once the statement runs, terminate its backend.
+		pollSQL(ctx, c, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%kill me%' AND pid <> pg_backend_pid()")
 		c.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%kill me%' AND pid <> pg_backend_pid()").ReadAll()
 	}()
 	results, st, sum, _ := collect(t, ctx, r, &PGExecutor{Config: targetConfig(t, dsn)}, Options{})
@@ -206,7 +207,14 @@ func TestTargetRestarted(t *testing.T) {
 		logLine{ms: 4100, msg: "SELECT 3"}))
 	restarted := make(chan error, 1)
 	go func() {
-		time.Sleep(300 * time.Millisecond)
+		c, err := pgconn.Connect(ctx, cl.DSN("postgres", "postgres"))
+		if err != nil {
+			restarted <- err
+			return
+		}
+		// Once the first statement has run, restart the target.
+		pollSQL(ctx, c, "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle' AND query = 'SELECT 1' AND pid <> pg_backend_pid()")
+		c.Close(ctx)
 		restarted <- cl.Restart(ctx)
 	}()
 	results, st, _, _ := collect(t, ctx, r, &PGExecutor{Config: targetConfig(t, cl.DSN("postgres", "postgres"))}, Options{})
@@ -275,5 +283,22 @@ func TestInterruptLeavesValidResults(t *testing.T) {
 	}
 	if results[1].SQLState != "57014" {
 		t.Errorf("in-flight statement after the grace period: %q %v, want cancelled (57014)", results[1].SQLState, results[1].Err)
+	}
+}
+
+// pollSQL runs a count query every 20 ms until it counts something or ctx
+// ends.
+func pollSQL(ctx context.Context, c *pgconn.PgConn, query string) {
+	for ctx.Err() == nil {
+		res, err := c.Exec(ctx, query).ReadAll()
+		if err == nil && len(res) == 1 && len(res[0].Rows) == 1 && string(res[0].Rows[0][0]) != "0" {
+			return
+		}
+		sleep := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-sleep.C:
+		case <-ctx.Done():
+			sleep.Stop()
+		}
 	}
 }

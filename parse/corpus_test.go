@@ -23,7 +23,6 @@ import (
 // proxy noted every message the clients sent; the manifests and statement
 // lists are that proxy's ground truth, never derived from the logs.
 
-
 type truthStatement struct {
 	PID      int64  `json:"pid"`
 	Proto    string `json:"proto"`

@@ -3,6 +3,7 @@ package parse
 import (
 	"bytes"
 	"strconv"
+	"strings"
 
 	"github.com/pgrehearse/pgrehearse/parse/logentry"
 )
@@ -47,7 +48,9 @@ func (t *txState) link(p *pending) {
 // COMMIT and ROLLBACK move the block state.
 func (a *assembler) chain(t *txState, e *logentry.Entry, extended bool, text []byte) (vxid VXID, xid uint64, pipelined bool) {
 	vxid = ParseVXID(e.VXID)
-	xid, _ = strconv.ParseUint(string(e.XID), 10, 64)
+	if len(e.XID) > 0 && e.XID[0] != '0' {
+		xid, _ = strconv.ParseUint(string(e.XID), 10, 64)
+	}
 	if extended && t.prevExt && !t.inBlock {
 		switch {
 		case !vxid.IsZero():
@@ -70,42 +73,45 @@ func (a *assembler) chain(t *txState, e *logentry.Entry, extended bool, text []b
 // block after running text, given whether it was before. A simple query
 // may hold several statements; each one's leading keywords count.
 func blockAfter(in bool, text []byte) bool {
-	for _, st := range statementStarts(text) {
-		w1, rest := word(text[st:])
-		w2, _ := word(rest)
-		switch w1 {
-		case "begin":
-			in = true
-		case "start":
-			if w2 == "transaction" {
-				in = true
-			}
-		case "commit", "abort", "end":
-			if w2 != "prepared" {
-				in = false
-			}
-		case "rollback":
-			if w2 != "to" && w2 != "prepared" {
-				in = false
-			}
-		case "prepare":
-			if w2 == "transaction" {
-				in = false
-			}
-		}
+	for i := 0; i >= 0; i = nextStatement(text, i) {
+		in = blockStatement(in, text[i:])
 	}
 	return in
 }
 
-// word returns the first word of b in lower case, after spaces and
-// comments, and what follows it.
-func word(b []byte) (string, []byte) {
+// blockStatement is blockAfter for one statement.
+func blockStatement(in bool, text []byte) bool {
+	w1, rest := word(text)
+	if len(w1) < 3 || len(w1) > 8 {
+		// None of the words below.
+		return in
+	}
+	w2, _ := word(rest)
+	is := func(w []byte, kw string) bool { return len(w) == len(kw) && strings.EqualFold(string(w), kw) }
+	switch {
+	case is(w1, "begin"):
+		return true
+	case is(w1, "start"):
+		return in || is(w2, "transaction")
+	case is(w1, "commit"), is(w1, "abort"), is(w1, "end"):
+		return in && is(w2, "prepared")
+	case is(w1, "rollback"):
+		return in && (is(w2, "to") || is(w2, "prepared"))
+	case is(w1, "prepare"):
+		return in && !is(w2, "transaction")
+	}
+	return in
+}
+
+// word returns the first word of b, after spaces and comments, and what
+// follows it.
+func word(b []byte) ([]byte, []byte) {
 	b = skipBlank(b)
 	i := 0
 	for i < len(b) && (b[i] >= 'a' && b[i] <= 'z' || b[i] >= 'A' && b[i] <= 'Z' || b[i] == '_') {
 		i++
 	}
-	return string(bytes.ToLower(b[:i])), b[i:]
+	return b[:i], b[i:]
 }
 
 // skipBlank skips whitespace and SQL comments.
@@ -131,46 +137,49 @@ func skipBlank(b []byte) []byte {
 	}
 }
 
-// statementStarts returns the offsets where the statements of text begin:
-// 0, and after every semicolon outside quotes, dollar quotes and comments.
-func statementStarts(text []byte) []int {
-	starts := []int{0}
-	if bytes.IndexByte(text, ';') < 0 {
-		return starts
+// nextStatement returns where the statement after the one at from
+// begins: after the next semicolon outside quotes, dollar quotes and
+// comments; -1 when there is none.
+func nextStatement(text []byte, from int) int {
+	if bytes.IndexByte(text[from:], ';') < 0 {
+		return -1
 	}
-	for i := 0; i < len(text); i++ {
+	for i := from; i < len(text); i++ {
 		switch c := text[i]; {
 		case c == '\'' || c == '"':
 			j := bytes.IndexByte(text[i+1:], c)
 			if j < 0 {
-				return starts
+				return -1
 			}
 			i += j + 1
 		case c == '-' && i+1 < len(text) && text[i+1] == '-':
 			j := bytes.IndexByte(text[i:], '\n')
 			if j < 0 {
-				return starts
+				return -1
 			}
 			i += j
 		case c == '/' && i+1 < len(text) && text[i+1] == '*':
 			j := bytes.Index(text[i+2:], []byte("*/"))
 			if j < 0 {
-				return starts
+				return -1
 			}
 			i += j + 3
 		case c == '$':
 			if tag := dollarTag(text[i:]); tag != nil {
 				j := bytes.Index(text[i+len(tag):], tag)
 				if j < 0 {
-					return starts
+					return -1
 				}
 				i += len(tag) + j + len(tag) - 1
 			}
-		case c == ';' && i+1 < len(text):
-			starts = append(starts, i+1)
+		case c == ';':
+			if i+1 < len(text) {
+				return i + 1
+			}
+			return -1
 		}
 	}
-	return starts
+	return -1
 }
 
 // dollarTag returns the opening $tag$ at the start of b, or nil. $1 is a

@@ -20,6 +20,7 @@ type queue struct {
 	front     *parse.Event
 	frontSize int64
 	events    []*parse.Event
+	sizes     []int64 // eventSize of each of events, computed once
 	head      int
 	bytes     int64 // memory the events in events[head:] hold
 	spill     *spillFile
@@ -38,9 +39,9 @@ type queue struct {
 type runningUnit struct {
 	events  []*parse.Event
 	started time.Time // zero while it waits for its time
-	// deadline cancels the unit at a time (a production cancel that
-	// arrived as late news).
-	deadline func(time.Time)
+	// ss cancels the unit at a time (a production cancel, also one that
+	// arrives as late news); nil when nothing can cancel it.
+	ss *session
 }
 
 func newQueue() *queue { return &queue{wake: make(chan struct{}, 1)} }
@@ -72,11 +73,13 @@ func (q *queue) push(ev *parse.Event) (int64, error) {
 	}
 	if q.head > 1024 && q.head*2 > len(q.events) {
 		n := copy(q.events, q.events[q.head:])
+		copy(q.sizes, q.sizes[q.head:])
 		clear(q.events[n:])
-		q.events, q.head = q.events[:n], 0
+		q.events, q.sizes, q.head = q.events[:n], q.sizes[:n], 0
 	}
-	q.events = append(q.events, ev)
 	sz := eventSize(ev)
+	q.events = append(q.events, ev)
+	q.sizes = append(q.sizes, sz)
 	q.bytes += sz
 	return sz, nil
 }
@@ -124,10 +127,9 @@ func (q *queue) nextLocked(s *parse.Session) (ev *parse.Event, freed int64, ok, 
 		return ev, freed, true, false
 	}
 	if q.head < len(q.events) {
-		ev = q.events[q.head]
+		ev, freed = q.events[q.head], q.sizes[q.head]
 		q.events[q.head] = nil
 		q.head++
-		freed = eventSize(ev)
 		q.bytes -= freed
 		return ev, freed, true, false
 	}
@@ -191,10 +193,10 @@ func (q *queue) spillBacklog(dir string) (int64, error) {
 			f.close()
 			return 0, err
 		}
-		freed += eventSize(q.events[i])
+		freed += q.sizes[i]
 		q.events[i] = nil
 	}
-	q.events = q.events[:q.head+1]
+	q.events, q.sizes = q.events[:q.head+1], q.sizes[:q.head+1]
 	q.bytes -= freed
 	q.spill = f
 	return freed, nil
@@ -235,8 +237,8 @@ func (q *queue) update(u *parse.Event) {
 			}
 			if r.started.IsZero() {
 				applyUpdate(ev, u)
-			} else if u.Err != nil && u.Err.SQLState == "57014" && u.Duration > 0 && r.deadline != nil {
-				r.deadline(r.started.Add(time.Duration(u.Duration) * time.Microsecond))
+			} else if u.Err != nil && u.Err.SQLState == "57014" && u.Duration > 0 && r.ss != nil {
+				r.ss.cancelAt(r.started.Add(time.Duration(u.Duration) * time.Microsecond))
 			}
 			return
 		}
@@ -275,22 +277,22 @@ func (q *queue) take(r *runningUnit) {
 	q.mu.Unlock()
 }
 
-// start marks the taken unit as sent at t. deadline cancels it at a
-// time: a statement production's client cancelled (57014) is cancelled
-// after its original duration, now or when that news arrives late. After
-// start, late news no longer changes the unit's events, so the session
-// may read them without the lock.
-func (q *queue) start(t time.Time, deadline func(time.Time)) {
+// start marks the taken unit as sent at t by ss. A statement production's
+// client cancelled (57014) is cancelled after its original duration, now
+// or when that news arrives late. After start, late news no longer
+// changes the unit's events, so the session may read them without the
+// lock.
+func (q *queue) start(t time.Time, ss *session) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	r := q.running
 	if r == nil {
 		return
 	}
-	r.started, r.deadline = t, deadline
+	r.started, r.ss = t, ss
 	for _, ev := range r.events {
 		if ev.Err != nil && ev.Err.SQLState == "57014" && ev.Duration > 0 {
-			deadline(t.Add(time.Duration(ev.Duration) * time.Microsecond))
+			ss.cancelAt(t.Add(time.Duration(ev.Duration) * time.Microsecond))
 		}
 	}
 }
@@ -301,7 +303,7 @@ func (q *queue) drop() int64 {
 	defer q.mu.Unlock()
 	freed := q.bytes
 	clear(q.events)
-	q.events, q.head, q.bytes = nil, 0, 0
+	q.events, q.sizes, q.head, q.bytes = nil, nil, 0, 0
 	if q.spill != nil {
 		q.spill.close()
 		q.spill = nil

@@ -26,14 +26,19 @@ type running struct {
 	started time.Time
 	base    int64 // workload time (µs) at the replay's zero
 	// readAheadUS is how far ahead of the schedule the reader reads, in
-	// workload µs; windowUS the workload's reorder window.
-	readAheadUS, windowUS int64
+	// workload µs; windowUS the workload's reorder window; seenUS the
+	// schedule's position when the reader last looked (the reader's own).
+	readAheadUS, windowUS, seenUS int64
 	// busy counts events handed to sessions and not yet done, for Jump.
 	busy atomic.Int64
 	// skew is how far Jump has moved the clock, in nanoseconds.
 	skew atomic.Int64
 	// mem is the memory queued events hold, peak its highest.
 	mem, peak atomic.Int64
+
+	// beyondFP remembers, by fingerprint, which queries act beyond the
+	// workload.
+	beyondFP sync.Map
 
 	mu      sync.Mutex // guards what follows
 	stalls  []Stall
@@ -142,7 +147,7 @@ func newRunning(r *parse.Reader, ex Executor, opt Options, sink func(*Result)) *
 		rp.Grace = 5 * time.Second
 	}
 	if rp.MemoryBudget <= 0 {
-		rp.MemoryBudget = 256 << 20
+		rp.MemoryBudget = 64 << 20
 	}
 	if rp.SpillDir == "" {
 		rp.SpillDir = os.TempDir()
@@ -244,7 +249,12 @@ func (rp *running) read(ctx context.Context, r *parse.Reader, start func(*sessio
 // waitForSchedule waits until an event at workload time us is no more
 // than the read-ahead ahead of the schedule.
 func (rp *running) waitForSchedule(ctx context.Context, us int64) {
-	if us-rp.readAheadUS <= rp.nowUS() {
+	// Most events are within the read-ahead of the schedule's position
+	// as last seen, which only moves forward: no need to ask the clock.
+	if us-rp.readAheadUS <= rp.seenUS {
+		return
+	}
+	if rp.seenUS = rp.nowUS(); us-rp.readAheadUS <= rp.seenUS {
 		return
 	}
 	sleepUntil(ctx, rp.at(us-rp.readAheadUS))
@@ -366,6 +376,21 @@ func ShardFilter(i, n int) func(*parse.Session) bool {
 // host. Replaying it would change the target rather than load it.
 var beyond = []string{"alter system", "pg_reload_conf", "pg_terminate_backend", "pg_cancel_backend",
 	"replication_slot", "pg_promote", "pg_rotate_logfile", "pg_switch_wal", "program '", "program $"}
+
+// beyond reports whether ev's statement acts beyond the workload. The
+// answer is the same for every statement of a normalised query, so it is
+// looked up by fingerprint and the text is read once per query.
+func (rp *running) beyond(ev *parse.Event) bool {
+	if ev.Fingerprint == 0 {
+		return reachesBeyond(ev.Text)
+	}
+	if v, ok := rp.beyondFP.Load(ev.Fingerprint); ok {
+		return v.(bool)
+	}
+	b := reachesBeyond(ev.Text)
+	rp.beyondFP.Store(ev.Fingerprint, b)
+	return b
+}
 
 // reachesBeyond reports whether text holds one of those.
 func reachesBeyond(text string) bool {

@@ -40,6 +40,21 @@ type session struct {
 	// lock what the watcher saw it wait for; both are read by the watcher.
 	since atomic.Int64
 	lock  atomic.Pointer[string]
+
+	// Kept from unit to unit, so that a statement costs few allocations.
+	unit  []*parse.Event
+	cur   runningUnit
+	res   []*Result
+	send  []*parse.Event
+	outs  []Outcome
+	timer *time.Timer
+	// uctx bounds the running unit; cancelAt cancels it at a time. gen
+	// counts units, so a cancel timer of one that has ended does nothing.
+	cancelMu sync.Mutex
+	uctx     context.Context
+	ucancel  context.CancelFunc
+	gen      uint64
+	timers   []*time.Timer
 }
 
 // loop runs the session's events until its queue ends or ctx does.
@@ -49,22 +64,78 @@ func (ss *session) loop(ctx, execCtx context.Context) {
 		rp.addMem(-ss.q.drop())
 		ss.closeConn(context.WithoutCancel(ctx))
 	}()
+	ss.uctx, ss.ucancel = context.WithCancel(execCtx)
+	defer func() { ss.ucancel() }()
 	for {
 		ev, freed, ok := ss.q.pop(ctx, ss.s)
 		rp.addMem(-freed)
 		if !ok {
 			return
 		}
-		unit := []*parse.Event{ev}
+		unit := append(ss.unit[:0], ev)
 		if ev.Kind == parse.Statement || ev.Kind == parse.Error {
-			unit = ss.gather(ctx, ev)
+			unit = ss.gather(ctx, unit)
 		}
-		ss.q.take(&runningUnit{events: unit})
-		if ctx.Err() == nil && sleepUntil(ctx, rp.at(ev.Time)) {
-			ss.run(ctx, execCtx, unit)
+		ss.unit = unit
+		ss.cur = runningUnit{events: unit}
+		ss.q.take(&ss.cur)
+		if due := rp.at(ev.Time); ctx.Err() == nil && ss.sleepUntil(ctx, due) {
+			ss.run(ctx, execCtx, unit, due)
 		}
 		ss.q.take(nil)
 		rp.busy.Add(-int64(len(unit)))
+		clear(unit)
+	}
+}
+
+// sleepUntil is sleepUntil with the session's own timer.
+func (ss *session) sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	if ss.timer == nil {
+		ss.timer = time.NewTimer(d)
+	} else {
+		ss.timer.Reset(d)
+	}
+	select {
+	case <-ss.timer.C:
+		return true
+	case <-ctx.Done():
+		ss.timer.Stop()
+		return false
+	}
+}
+
+// cancelAt cancels the running unit at t. It is called by the session and,
+// for late news, by the reader.
+func (ss *session) cancelAt(t time.Time) {
+	ss.cancelMu.Lock()
+	defer ss.cancelMu.Unlock()
+	gen := ss.gen
+	ss.timers = append(ss.timers, time.AfterFunc(time.Until(t), func() {
+		ss.cancelMu.Lock()
+		defer ss.cancelMu.Unlock()
+		if ss.gen == gen {
+			ss.ucancel()
+		}
+	}))
+}
+
+// endUnit stops the unit's cancel timers, and makes a new unit context if
+// one cancelled it.
+func (ss *session) endUnit(execCtx context.Context) {
+	ss.cancelMu.Lock()
+	defer ss.cancelMu.Unlock()
+	ss.gen++
+	for _, t := range ss.timers {
+		t.Stop()
+	}
+	clear(ss.timers)
+	ss.timers = ss.timers[:0]
+	if ss.uctx.Err() != nil {
+		ss.uctx, ss.ucancel = context.WithCancel(execCtx)
 	}
 }
 
@@ -72,13 +143,9 @@ func (ss *session) loop(ctx, execCtx context.Context) {
 // same Sync (Pipelined), which follow it in the session's queue. When the
 // workload says more of the pipeline follows (Continued), it waits for
 // them: the reader hands them over without delay.
-func (ss *session) gather(ctx context.Context, head *parse.Event) []*parse.Event {
-	unit := []*parse.Event{head}
-	pipelined := func(ev *parse.Event) bool {
-		return ev.Pipelined && (ev.Kind == parse.Statement || ev.Kind == parse.Error)
-	}
+func (ss *session) gather(ctx context.Context, unit []*parse.Event) []*parse.Event {
 	for unit[len(unit)-1].Continued {
-		ev, freed, ok, done := ss.q.nextIf(ss.s, pipelined)
+		ev, freed, ok, done := ss.q.nextIf(ss.s, pipelinedEvent)
 		ss.rp.addMem(-freed)
 		if ok {
 			unit = append(unit, ev)
@@ -96,13 +163,18 @@ func (ss *session) gather(ctx context.Context, head *parse.Event) []*parse.Event
 	}
 	for {
 		// Pipelined events the parser could not announce.
-		ev, freed, ok, _ := ss.q.nextIf(ss.s, pipelined)
+		ev, freed, ok, _ := ss.q.nextIf(ss.s, pipelinedEvent)
 		ss.rp.addMem(-freed)
 		if !ok {
 			return unit
 		}
 		unit = append(unit, ev)
 	}
+}
+
+// pipelinedEvent reports whether ev joins the pipeline of the one before.
+func pipelinedEvent(ev *parse.Event) bool {
+	return ev.Pipelined && (ev.Kind == parse.Statement || ev.Kind == parse.Error)
 }
 
 func (ss *session) closeConn(ctx context.Context) {
@@ -134,8 +206,8 @@ func (ss *session) connected(c Conn) {
 	}
 }
 
-// run replays one unit that is due now.
-func (ss *session) run(ctx, execCtx context.Context, unit []*parse.Event) {
+// run replays one unit that is due now (at due).
+func (ss *session) run(ctx, execCtx context.Context, unit []*parse.Event, due time.Time) {
 	switch unit[0].Kind {
 	case parse.SessionStart:
 		c, err := openWaiting(ctx, ss.rp.ex, ss.s)
@@ -151,16 +223,16 @@ func (ss *session) run(ctx, execCtx context.Context, unit []*parse.Event) {
 	case parse.SessionEnd:
 		ss.closeConn(ctx)
 	case parse.Statement, parse.Error:
-		ss.runStatements(ctx, execCtx, unit)
+		ss.runStatements(ctx, execCtx, unit, due)
 	}
 }
 
 // runStatements sends a unit of statements (one, or a pipelined run) and
 // records a result for each.
-func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Event) {
+func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Event, due time.Time) {
 	rp := ss.rp
-	due := rp.at(unit[0].Time)
-	cause := ss.lateCause(due)
+	started := time.Now()
+	cause := ss.lateCause(due, started)
 	if ss.conn == nil && ss.lost {
 		// The connection was lost (killed backend, restarted target),
 		// or never made: the application would have connected again.
@@ -168,33 +240,16 @@ func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Eve
 			ss.connected(c)
 		}
 		cause = CauseConnect
+		started = time.Now()
 	}
-	uctx, cancel := context.WithCancel(execCtx)
-	defer cancel()
-	// Cancel deadlines may be set later by late news, from the reader's
-	// goroutine.
-	var tmu sync.Mutex
-	var timers []*time.Timer
-	defer func() {
-		tmu.Lock()
-		for _, t := range timers {
-			t.Stop()
-		}
-		tmu.Unlock()
-	}()
-	started := time.Now()
-	ss.q.start(started, func(at time.Time) {
-		t := time.AfterFunc(time.Until(at), cancel)
-		tmu.Lock()
-		timers = append(timers, t)
-		tmu.Unlock()
-	})
-	results, send, outs := ss.prepare(unit, started, cause)
+	ss.q.start(started, ss)
+	results, send, outs := ss.prepare(unit, due, started, cause)
 	if len(send) > 0 {
 		ss.since.Store(started.UnixNano())
-		ss.conn.Run(uctx, send, outs)
+		ss.conn.Run(ss.uctx, send, outs)
 		ss.since.Store(0)
 	}
+	ss.endUnit(execCtx)
 	end := time.Now()
 	var blocked string
 	if p := ss.lock.Swap(nil); p != nil {
@@ -218,6 +273,7 @@ func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Eve
 		rp.sink(res)
 		ss.statements++
 	}
+	clear(results)
 	if ss.conn != nil && !ss.conn.Alive() && ctx.Err() == nil {
 		// The connection is gone (a killed backend, a restarted target,
 		// a network fault).
@@ -230,8 +286,8 @@ func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Eve
 // lateCause says why a unit due at due starts late, if it does: what
 // held up the session when it fell behind (a lock, the target, the
 // connection, the replayer), for as long as it is catching up.
-func (ss *session) lateCause(due time.Time) string {
-	if time.Since(due) <= time.Millisecond {
+func (ss *session) lateCause(due, now time.Time) string {
+	if now.Sub(due) <= time.Millisecond {
 		ss.behind = ""
 		return ""
 	}
@@ -261,11 +317,15 @@ func (ss *session) sendable(res *Result) bool {
 // prepare makes the results of a unit and picks what to send: statements
 // that can not be replayed as they stand, or that act beyond the workload,
 // are skipped; without a connection nothing can be sent.
-func (ss *session) prepare(unit []*parse.Event, started time.Time, cause string) (results []*Result, send []*parse.Event, outs []Outcome) {
+func (ss *session) prepare(unit []*parse.Event, due, started time.Time, cause string) (results []*Result, send []*parse.Event, outs []Outcome) {
 	rp := ss.rp
-	results = make([]*Result, len(unit))
+	results, send = ss.res[:0], ss.send[:0]
 	for i, ev := range unit {
-		res := &Result{Session: ss.s.ID, Kind: ev.Kind, Index: ev.Index, Scheduled: rp.at(ev.Time), Started: started,
+		sched := due
+		if i > 0 {
+			sched = rp.at(ev.Time)
+		}
+		res := &Result{Session: ss.s.ID, Kind: ev.Kind, Index: ev.Index, Scheduled: sched, Started: started,
 			Fingerprint: ev.Fingerprint, Pipelined: i > 0}
 		if res.Lateness() > time.Millisecond {
 			res.LateCause = cause
@@ -283,7 +343,7 @@ func (ss *session) prepare(unit []*parse.Event, started time.Time, cause string)
 		switch {
 		case ev.Kind == parse.Statement && ev.Skip != parse.Replayable:
 			res.Skipped, res.SkipReason = true, ev.Skip.String()
-		case !rp.IncludeSystem && reachesBeyond(ev.Text):
+		case !rp.IncludeSystem && rp.beyond(ev):
 			res.Skipped, res.SkipReason = true, "beyond_workload"
 		case ev.Kind == parse.Error && notSendable(ev) != "":
 			res.Skipped, res.SkipReason = true, notSendable(ev)
@@ -292,9 +352,12 @@ func (ss *session) prepare(unit []*parse.Event, started time.Time, cause string)
 		default:
 			send = append(send, ev)
 		}
-		results[i] = res
+		results = append(results, res)
 	}
-	return results, send, make([]Outcome, len(send))
+	ss.res, ss.send = results, send
+	outs = append(ss.outs[:0], make([]Outcome, len(send))...)
+	ss.outs = outs
+	return results, send, outs
 }
 
 var errNoConnection = errors.New("no connection for this session")

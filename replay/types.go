@@ -141,7 +141,7 @@ type Options struct {
 	// MemoryBudget bounds the bytes of events waiting in memory for all
 	// sessions together. A stalled session whose backlog grows past its
 	// share has the rest written to a spill file in SpillDir. Default
-	// 256 MiB.
+	// 64 MiB.
 	MemoryBudget int64
 	// SpillDir holds spill files (default: the system's temp directory).
 	SpillDir string

@@ -74,13 +74,17 @@ func Of(normalized string) ID {
 
 // Cache remembers the fingerprint of texts already seen: a workload
 // repeats a few thousand texts millions of times, and lexing is the
-// expensive part. It is safe for concurrent use.
+// expensive part. Texts of one shape (the same statement with other
+// values, see shape) share an entry. It is safe for concurrent use.
 type Cache struct {
 	mu sync.RWMutex
-	m  map[string]entry
+	// m holds texts without a shape, s shapes.
+	m, s map[string]entry
 	// Max bounds the entries; past it the cache starts over, which costs
 	// time, never correctness. 0 means 65536.
 	Max int
+	// shapes is buffers for the keys, one per caller at a time.
+	shapes sync.Pool
 }
 
 type entry struct {
@@ -96,6 +100,21 @@ func (c *Cache) Lookup(text string) (ID, string) {
 	if ok {
 		return e.id, e.norm
 	}
+	bp, _ := c.shapes.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	defer c.shapes.Put(bp)
+	key, shaped := shape((*bp)[:0], text)
+	*bp = key
+	if shaped {
+		c.mu.RLock()
+		e, ok = c.s[string(key)]
+		c.mu.RUnlock()
+		if ok {
+			return e.id, e.norm
+		}
+	}
 	norm := Normalize(text)
 	e = entry{Of(norm), norm}
 	limit := c.Max
@@ -103,10 +122,14 @@ func (c *Cache) Lookup(text string) (ID, string) {
 		limit = 65536
 	}
 	c.mu.Lock()
-	if c.m == nil || len(c.m) >= limit {
-		c.m = make(map[string]entry)
+	if c.m == nil || len(c.m)+len(c.s) >= limit {
+		c.m, c.s = make(map[string]entry), make(map[string]entry)
 	}
-	c.m[strings.Clone(text)] = e
+	if shaped {
+		c.s[string(key)] = e
+	} else {
+		c.m[strings.Clone(text)] = e
+	}
 	c.mu.Unlock()
 	return e.id, e.norm
 }

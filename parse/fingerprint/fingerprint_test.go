@@ -1,6 +1,14 @@
 package fingerprint
 
-import "testing"
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"testing"
+
+	"github.com/pgrehearse/pgrehearse/internal/corpus"
+)
 
 func TestNormalizeGroupsValues(t *testing.T) {
 	tests := []struct {
@@ -103,4 +111,69 @@ func BenchmarkNormalize(b *testing.B) {
 	for b.Loop() {
 		Normalize(q)
 	}
+}
+
+// TestShapesNeverJoinWhatTheLexerParts: two texts of one shape always have
+// one fingerprint, over the corpus's statements and variants of them with
+// other values; and the cache's answers are the lexer's.
+func TestShapesNeverJoinWhatTheLexerParts(t *testing.T) {
+	texts := corpusTexts(t)
+	texts = append(texts,
+		"SELECT 'a\\', 'b'", "SELECT 'x\\', 'y'", "SELECT E'it\\'s'", "SELECT 1else", "SELECT 1e5, 1e, 1.5e-3",
+		"SELECT $$a$$, $tag$b$tag$, $1", "SELECT \"col 1\" FROM \"t\"\"x\"", "SELECT 1 -- 2\n, 3", "SELECT /* 1 */ 2",
+		"SELECT x::varchar(255)", "SELECT x::varchar(10)", "SELECT a FROM t1 WHERE b IN (1, 2, 3)", "SELECT 'unterminated",
+		"SELECT U&'d\\0061t\\+000061'", "SELECT B'101', X'1F'", "select 1", "SELECT 1", "SELECT\t1", "SELECT  1 ")
+	byShape := map[string]ID{}
+	var cache Cache
+	for _, text := range texts {
+		want := Of(Normalize(text))
+		if got, _ := cache.Lookup(text); got != want {
+			t.Fatalf("cache gives %v for %q, the lexer %v", got, text, want)
+		}
+		key, ok := shape(nil, text)
+		if !ok {
+			continue
+		}
+		if id, seen := byShape[string(key)]; seen && id != want {
+			t.Fatalf("%q shares its shape with a text of another fingerprint (%v, %v)", text, id, want)
+		}
+		byShape[string(key)] = want
+	}
+	if len(byShape) == 0 || len(byShape) > len(texts)/2 {
+		t.Errorf("%d shapes for %d texts: the shapes do not group", len(byShape), len(texts))
+	}
+}
+
+// corpusTexts returns the statement texts of the corpus logs, and each
+// again with its numbers changed.
+func corpusTexts(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	digits := regexp.MustCompile(`\b[0-9]+\b`)
+	for _, name := range []string{"A-stderr.statements.jsonl.gz", "B-csvlog.statements.jsonl.gz"} {
+		sc := bufio.NewScanner(bytes.NewReader(corpus.Load(t, name)))
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			var st struct{ Text string }
+			if json.Unmarshal(sc.Bytes(), &st) == nil {
+				out = append(out, st.Text, digits.ReplaceAllString(st.Text, "7"))
+			}
+		}
+	}
+	return out
+}
+
+// fuzzCache lives across the fuzzer's inputs, so that a shape wrongly
+// shared by two of them is caught.
+var fuzzCache Cache
+
+func FuzzShape(f *testing.F) {
+	for _, s := range []string{"SELECT 1", "SELECT 'a''b', $1, 2.5e3 FROM t1", "SELECT $$x$$ -- c\n", "SELECT 'a\\', 'b'", "select \"x\" /* y */"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		if got, want := func() ID { id, _ := fuzzCache.Lookup(text); return id }(), Of(Normalize(text)); got != want {
+			t.Fatalf("the cache gives %v for %q, the lexer %v", got, text, want)
+		}
+	})
 }

@@ -81,93 +81,13 @@ func (r *Reader) decode(line []byte) (*logentry.Entry, error) {
 	if i < len(line) && line[i] == '}' {
 		return nil, errors.New("empty object")
 	}
-	var ts, start []byte
+	var f fields
 	for {
-		key, j, err := r.str(line, i)
+		key, val, isNum, j, err := r.member(line, i)
 		if err != nil {
 			return nil, err
 		}
-		j = skipSpace(line, j)
-		if j >= len(line) || line[j] != ':' {
-			return nil, errSyntax
-		}
-		j = skipSpace(line, j+1)
-		if j >= len(line) {
-			return nil, errSyntax
-		}
-		var val []byte
-		isNum := false
-		switch c := line[j]; {
-		case c == '"':
-			val, j, err = r.str(line, j)
-			if err != nil {
-				return nil, err
-			}
-		case c == '-' || (c >= '0' && c <= '9'):
-			k := j + 1
-			for k < len(line) && (line[k] >= '0' && line[k] <= '9' || line[k] == '.' || line[k] == 'e' || line[k] == 'E' || line[k] == '+' || line[k] == '-') {
-				k++
-			}
-			val, j, isNum = line[j:k], k, true
-		case bytes.HasPrefix(line[j:], []byte("null")):
-			j += 4
-		case bytes.HasPrefix(line[j:], []byte("true")):
-			j += 4
-		case bytes.HasPrefix(line[j:], []byte("false")):
-			j += 5
-		default:
-			return nil, errSyntax
-		}
-		switch string(key) {
-		case "timestamp":
-			ts = val
-		case "user":
-			e.User = val
-		case "dbname":
-			e.Database = val
-		case "pid":
-			if isNum {
-				e.PID, _ = strconv.ParseInt(string(val), 10, 64)
-			}
-		case "remote_host":
-			e.RemoteHost = val
-		case "remote_port":
-			e.RemotePort = val
-		case "session_id":
-			e.SessionID = val
-		case "line_num":
-			if isNum {
-				e.LineNum, _ = strconv.ParseInt(string(val), 10, 64)
-			}
-		case "ps":
-			e.CommandTag = val
-		case "vxid":
-			e.VXID = val
-		case "txid":
-			e.XID = val
-		case "session_start":
-			start = val
-		case "error_severity":
-			e.Severity = logentry.ParseSeverity(val)
-		case "state_code":
-			e.SQLState = val
-		case "message":
-			e.Message = val
-		case "detail":
-			e.Detail = val
-		case "hint":
-			e.Hint = val
-		case "internal_query":
-			e.InternalQuery = val
-		case "context":
-			e.Context = val
-		case "statement":
-			e.Query = val
-		case "application_name":
-			e.Application = val
-		case "backend_type":
-			e.BackendType = val
-		}
+		f.set(e, string(key), val, isNum)
 		j = skipSpace(line, j)
 		if j >= len(line) {
 			return nil, errors.New("object cut off")
@@ -183,17 +103,107 @@ func (r *Reader) decode(line []byte) (*logentry.Entry, error) {
 		}
 		i = skipSpace(line, j+1)
 	}
-	if ts == nil {
+	if f.ts == nil {
 		return nil, errors.New("no timestamp")
 	}
 	var err error
-	if e.Time, e.TimePrecision, err = r.tp.Parse(ts); err != nil {
+	if e.Time, e.TimePrecision, err = r.tp.Parse(f.ts); err != nil {
 		return nil, errors.New("timestamp: " + err.Error())
 	}
-	if start != nil {
-		e.SessionStart, _, _ = r.tp.Parse(start)
+	if f.start != nil {
+		e.SessionStart, _, _ = r.tp.Parse(f.start)
 	}
 	return e, nil
+}
+
+// member reads one "key": value pair at i, and returns where it ends.
+// Values are strings (unquoted), numbers, or null and booleans (nil).
+func (r *Reader) member(line []byte, i int) (key, val []byte, isNum bool, j int, err error) {
+	key, j, err = r.str(line, i)
+	if err != nil {
+		return nil, nil, false, 0, err
+	}
+	j = skipSpace(line, j)
+	if j >= len(line) || line[j] != ':' {
+		return nil, nil, false, 0, errSyntax
+	}
+	j = skipSpace(line, j+1)
+	if j >= len(line) {
+		return nil, nil, false, 0, errSyntax
+	}
+	switch c := line[j]; {
+	case c == '"':
+		val, j, err = r.str(line, j)
+		return key, val, false, j, err
+	case c == '-' || (c >= '0' && c <= '9'):
+		k := j + 1
+		for k < len(line) && (line[k] >= '0' && line[k] <= '9' || line[k] == '.' || line[k] == 'e' || line[k] == 'E' || line[k] == '+' || line[k] == '-') {
+			k++
+		}
+		return key, line[j:k], true, k, nil
+	case bytes.HasPrefix(line[j:], []byte("null")), bytes.HasPrefix(line[j:], []byte("true")):
+		return key, nil, false, j + 4, nil
+	case bytes.HasPrefix(line[j:], []byte("false")):
+		return key, nil, false, j + 5, nil
+	}
+	return nil, nil, false, 0, errSyntax
+}
+
+// fields holds the members decode reads after the others.
+type fields struct{ ts, start []byte }
+
+// set puts one member's value in its field of e.
+func (f *fields) set(e *logentry.Entry, key string, val []byte, isNum bool) {
+	switch key {
+	case "timestamp":
+		f.ts = val
+	case "session_start":
+		f.start = val
+	case "user":
+		e.User = val
+	case "dbname":
+		e.Database = val
+	case "pid":
+		if isNum {
+			e.PID, _ = strconv.ParseInt(string(val), 10, 64)
+		}
+	case "remote_host":
+		e.RemoteHost = val
+	case "remote_port":
+		e.RemotePort = val
+	case "session_id":
+		e.SessionID = val
+	case "line_num":
+		if isNum {
+			e.LineNum, _ = strconv.ParseInt(string(val), 10, 64)
+		}
+	case "ps":
+		e.CommandTag = val
+	case "vxid":
+		e.VXID = val
+	case "txid":
+		e.XID = val
+	case "error_severity":
+		e.Severity = logentry.ParseSeverity(val)
+	case "state_code":
+		e.SQLState = val
+	case "message":
+		e.Message = val
+	case "detail":
+		e.Detail = val
+	case "hint":
+		e.Hint = val
+	case "internal_query":
+		e.InternalQuery = val
+	case "context":
+		e.Context = val
+	case "statement":
+		e.Query = val
+	case "application_name":
+		e.Application = val
+	case "backend_type":
+		e.BackendType = val
+	}
 }
 
 func skipSpace(b []byte, i int) int {

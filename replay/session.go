@@ -32,10 +32,11 @@ type session struct {
 	// connectedAt is when the session's connection was made: a statement
 	// due before that waited for the connection.
 	connectedAt time.Time
-	// behind is why the session fell behind its schedule, until it has
-	// caught up: the statements it runs late to catch up are late for the
-	// same reason as the first one.
-	behind string
+	// behind is why the session fell behind its schedule, and rootLate how
+	// late it was then: while it catches up, its statements are late for
+	// the same reason as the first one.
+	behind   string
+	rootLate time.Duration
 	// since is when the running unit was sent (Unix ns, 0 when none), and
 	// lock what the watcher saw it wait for; both are read by the watcher.
 	since atomic.Int64
@@ -283,28 +284,36 @@ func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Eve
 	ss.prevEnd, ss.prevLock = end, blocked != ""
 }
 
-// lateCause says why a unit due at due starts late, if it does: what
-// held up the session when it fell behind (a lock, the target, the
-// connection, the replayer), for as long as it is catching up.
+// lateCause says why a unit due at due starts late (at now), if it does:
+// what held the session up when it fell behind (a lock, the target, the
+// connection, the replayer), for as long as it is catching up, and the
+// target when it falls further behind.
 func (ss *session) lateCause(due, now time.Time) string {
-	if now.Sub(due) <= time.Millisecond {
-		ss.behind = ""
+	late := now.Sub(due)
+	if late <= time.Millisecond {
+		ss.behind, ss.rootLate = "", 0
 		return ""
 	}
 	cause := CauseReplayer
 	switch {
 	case ss.prevEnd.After(due) && ss.prevLock:
 		cause = CauseLock
-	case ss.behind != "":
-		return ss.behind
+	case ss.behind != "" && late <= ss.rootLate+max(100*time.Millisecond, ss.rootLate/10):
+		// Catching up, not much later than when it fell behind, and for
+		// the same reason.
+		cause = ss.behind
 	case ss.prevEnd.After(due):
+		// Further behind: the target took longer over the statements
+		// before than production left until this one.
 		cause = CauseTarget
 	case ss.connectedAt.After(due):
 		// The connection (or the wait for its database or role to
 		// exist) took until after the statement was due.
 		cause = CauseConnect
 	}
-	ss.behind = cause
+	if cause != ss.behind {
+		ss.behind, ss.rootLate = cause, late
+	}
 	return cause
 }
 

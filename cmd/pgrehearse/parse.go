@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
 
 	"github.com/pgrehearse/pgrehearse/parse"
@@ -156,7 +155,7 @@ func runParse(ctx context.Context, env *environment, args []string) error {
 	opt.Producer = "pgrehearse " + version
 	opt.Stdin = env.stdin
 	opt.Malformed = problemPrinter(env, *quiet)
-	finishBar := progressBar(env, *quiet, &opt)
+	finishBar := parseProgress(env, *quiet, &opt)
 
 	w, commit, err := createOutput(*out, env.stdout)
 	if err != nil {
@@ -213,33 +212,6 @@ func problemPrinter(env *environment, quiet bool) func(parse.Problem) {
 		fmt.Fprintf(env.stderr, "pgrehearse: skipped an entry at %s:%d: %s\n", p.File, p.Line, p.Reason)
 		if shown == 5 {
 			fmt.Fprintln(env.stderr, "pgrehearse: (further malformed entries are counted, not shown)")
-		}
-	}
-}
-
-// progressBar shows the bytes read on a terminal; the function it
-// returns clears it.
-func progressBar(env *environment, quiet bool, opt *parse.Options) func() {
-	if !env.stderrTTY || quiet {
-		return func() {}
-	}
-	var bar *progressbar.ProgressBar
-	opt.Progress = func(done, total int64) {
-		if bar == nil {
-			max := total
-			if max == 0 {
-				max = -1
-			}
-			bar = progressbar.NewOptions64(max, progressbar.OptionSetWriter(env.stderr),
-				progressbar.OptionShowBytes(true), progressbar.OptionSetDescription("parsing"),
-				progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish(),
-				progressbar.OptionSetPredictTime(true))
-		}
-		bar.Set64(done)
-	}
-	return func() {
-		if bar != nil {
-			bar.Finish()
 		}
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -172,11 +171,6 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		defer srv.Close()
 		fmt.Fprintf(env.stderr, "metrics at http://%s/metrics\n", ln.Addr())
 	}
-	var warnMu sync.Mutex
-	stopProgress := func() {}
-	if env.stderrTTY && !*quiet {
-		stopProgress = showProgress(env, mon, &warnMu)
-	}
 	stopSampling := func() {}
 	if sampleCfg != nil {
 		if stopSampling, err = sampleInBackground(ctx, env, sampleCfg, *samplesOut); err != nil {
@@ -184,15 +178,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		}
 		fmt.Fprintf(env.stderr, "sampling the candidate into %s\n", *samplesOut)
 	}
-	warn := func(msg string) {
-		warnMu.Lock()
-		defer warnMu.Unlock()
-		if env.stderrTTY {
-			// Over the progress line.
-			fmt.Fprint(env.stderr, "\r\033[K")
-		}
-		fmt.Fprintf(env.stderr, "pgrehearse: warning: %s\n", msg)
-	}
+	stopProgress, warn := replayProgress(env, mon, *quiet)
 	budget := int64(*memBudget) << 20
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// The garbage collector lets the heap grow to twice what is live;
@@ -230,30 +216,6 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintf(env.stderr, "pgrehearse: warning: the replay fell behind schedule: %s\n", sum.Diagnosis)
 	}
 	return runErr
-}
-
-// showProgress redraws the progress line every second until the returned
-// func is called; mu keeps warnings from writing into the middle of it.
-func showProgress(env *environment, mon *replay.Monitor, mu *sync.Mutex) func() {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				mu.Lock()
-				fmt.Fprintf(env.stderr, "\r\033[K%s", mon.Line())
-				mu.Unlock()
-			case <-done:
-				fmt.Fprint(env.stderr, "\r\033[K")
-				return
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
 }
 
 // checkTarget refuses a hot standby unless the replay is read-only

@@ -194,11 +194,12 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		MemoryBudget: int64(*memBudget) << 20, ReadAhead: *readAhead, SpillDir: *spillDir, Warn: warn}
 	rctx, stopWatch := watchResults(ctx, rw, *out, warn)
 	st, runErr := replay.Run(rctx, r, ex, opts, rw.Add)
+	// Asked before stopWatch, which ends rctx in every case.
+	interrupted := errors.Is(runErr, context.Canceled) || rctx.Err() != nil
 	writeErr := stopWatch()
 	ex.Close(context.WithoutCancel(ctx))
 	stopProgress()
 	stopSampling()
-	interrupted := errors.Is(runErr, context.Canceled) || rctx.Err() != nil
 	sum, err := rw.Close(st, interrupted)
 	closeErr := closeOut()
 	if err := cmp.Or(writeErr, err, closeErr); err != nil {

@@ -24,6 +24,13 @@ type session struct {
 	opened, lost, openErr bool
 	reconnects            int
 	statements            int
+	// retry spaces attempts to connect; connState is the SQLSTATE the
+	// last one failed with, which statements without a connection record;
+	// refused is set once the target refused the session for
+	// max_connections.
+	retry     backoff
+	connState string
+	refused   bool
 	// prevEnd is when the session's previous statement finished: a
 	// statement due before that was held up by the target, not by us.
 	prevEnd time.Time
@@ -111,6 +118,7 @@ func (ss *session) closeConn(ctx context.Context) {
 	}
 	ss.conn.Close(ctx)
 	ss.conn = nil
+	ss.rp.open.Add(-1)
 	ss.rp.watch.forget(ss)
 	if ss.rp.Live != nil {
 		ss.rp.Live.OpenSessions.Add(-1)
@@ -124,6 +132,10 @@ func (ss *session) connected(c Conn) {
 		ss.reconnects++
 	}
 	ss.opened = true
+	ss.retry.reset()
+	ss.connState = ""
+	ss.rp.reach.ok()
+	ss.rp.addOpen()
 	ss.pid = 0
 	if b, ok := c.(Backend); ok {
 		ss.pid = b.BackendPID()
@@ -145,6 +157,7 @@ func (ss *session) run(ctx, execCtx context.Context, unit []*parse.Event) {
 			// created by another session just before, and a slower
 			// target may not have finished that yet.
 			ss.openErr, ss.lost = true, true
+			ss.connectFailed(ctx, err)
 			return
 		}
 		ss.connected(c)
@@ -164,9 +177,7 @@ func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Eve
 	if ss.conn == nil && ss.lost {
 		// The connection was lost (killed backend, restarted target),
 		// or never made: the application would have connected again.
-		if c, err := rp.ex.Open(ctx, ss.s); err == nil {
-			ss.connected(c)
-		}
+		ss.reopen(ctx)
 		cause = CauseConnect
 	}
 	uctx, cancel := context.WithCancel(execCtx)
@@ -194,6 +205,7 @@ func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Eve
 		ss.since.Store(started.UnixNano())
 		ss.conn.Run(uctx, send, outs)
 		ss.since.Store(0)
+		rp.noteAnswers(outs)
 	}
 	end := time.Now()
 	var blocked string
@@ -206,6 +218,7 @@ func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Eve
 			res.Outcome = outs[k]
 			k++
 		}
+		markInterrupted(ctx, execCtx, res)
 		done := res.Done
 		if done.IsZero() {
 			done = end
@@ -288,7 +301,7 @@ func (ss *session) prepare(unit []*parse.Event, started time.Time, cause string)
 		case ev.Kind == parse.Error && notSendable(ev) != "":
 			res.Skipped, res.SkipReason = true, notSendable(ev)
 		case ss.conn == nil:
-			res.Err = errNoConnection
+			res.Err, res.SQLState = errNoConnection, ss.connState
 		default:
 			send = append(send, ev)
 		}

@@ -69,7 +69,7 @@ func (x *PGExecutor) config(s *parse.Session) *pgconn.Config {
 	// A cancelled statement must leave its session alive, as a client's
 	// cancel did in production: send a cancel request, do not close.
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, CancelRequestDelay: 0, DeadlineDelay: 5 * time.Second}
+		return &cancelHandler{conn: c, deadlineDelay: 5 * time.Second}
 	}
 	cfg.DialFunc = noSelfConnect(cfg.DialFunc)
 	return cfg

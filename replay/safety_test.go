@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -241,4 +242,52 @@ func TestFailedParseLeavesNoTransactionOpen(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestCancelThroughPgBouncer: a statement production cancelled is
+// cancelled on the target through PgBouncer as well, and the pooler
+// lives on: the replayer waits for its cancel request to be answered
+// rather than hanging up on it, which made PgBouncer 1.18 exit.
+func TestCancelThroughPgBouncer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl := pgtest.StartCluster(t)
+	pb := pgtest.StartPgBouncer(t, cl, "transaction")
+	var ls []logLine
+	for s := 0; s < 4; s++ {
+		var stmts []logLine
+		for i := 0; i < 5; i++ {
+			ms := 100 + 400*i + 10*s
+			stmts = append(stmts,
+				logLine{ms: ms, msg: "SELECT pg_sleep(30)"},
+				logLine{ms: ms + 150, state: "57014", severity: "ERROR", msg: "canceling statement due to user request"},
+				logLine{ms: ms + 150, state: "57014", severity: "STATEMENT", msg: "SELECT pg_sleep(30)"},
+				logLine{ms: ms + 250, msg: "SELECT 2"})
+		}
+		ls = append(ls, logSession(fmt.Sprintf("c.%d", s), s, stmts...)...)
+	}
+	sortLines(ls)
+	results, st, _, _ := collect(t, ctx, logWorkload(t, ls), &PGExecutor{Config: targetConfig(t, pb.DSN("postgres", "postgres"))}, Options{})
+	if len(results) != 40 || st.ConnectFailures != 0 {
+		t.Fatalf("%d results, %d connect failures", len(results), st.ConnectFailures)
+	}
+	for _, res := range results {
+		want := ""
+		if res.Production == "57014" {
+			want = "57014"
+		}
+		if res.SQLState != want {
+			t.Errorf("session %d statement %d: %q %v, want %q", res.Session, res.Index, res.SQLState, res.Err, want)
+		}
+	}
+	c, err := pgconn.Connect(ctx, pb.DSN("postgres", "postgres"))
+	if err != nil {
+		t.Fatalf("PgBouncer is gone after the cancels: %v", err)
+	}
+	c.Close(ctx)
+}
+
+// sortLines orders log lines by time, as a server writes them.
+func sortLines(ls []logLine) {
+	slices.SortStableFunc(ls, func(a, b logLine) int { return a.ms - b.ms })
 }

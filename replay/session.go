@@ -3,6 +3,7 @@ package replay
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -332,12 +333,15 @@ func openWaiting(ctx context.Context, ex Executor, s *parse.Session) (Conn, erro
 
 // notYet reports whether a connect error says the database or role is
 // missing (3D000, 28000): something a statement of the workload creates.
+// PgBouncer passes the server's message on with its own SQLSTATE, 08P01.
 func notYet(err error) bool {
 	var se interface{ SQLState() string }
 	if errors.As(err, &se) {
 		switch se.SQLState() {
 		case "3D000", "28000":
 			return true
+		case "08P01":
+			return strings.Contains(err.Error(), "does not exist")
 		}
 	}
 	return false

@@ -1,7 +1,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,8 +78,7 @@ func StartPgBouncer(t testing.TB, c *pgcluster.Cluster, mode string, users ...st
 			t.Fatal(err)
 		}
 	}
-	args := []string{filepath.Join(dir, "pgbouncer.ini")}
-	var cmd *exec.Cmd
+	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
 	if os.Geteuid() == 0 {
 		// pgbouncer refuses to run as root.
 		u, err := user.Lookup("postgres")
@@ -88,24 +87,34 @@ func StartPgBouncer(t testing.TB, c *pgcluster.Cluster, mode string, users ...st
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
-		os.Chmod(dir, 0o777)
+		// The postgres user must reach its files through the parents.
+		for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+			if st, err := os.Stat(d); err == nil && st.Mode().Perm()&0o001 == 0 {
+				os.Chmod(d, st.Mode().Perm()|0o011)
+			}
+		}
 		for _, f := range []string{"pgbouncer.ini", "users.txt"} {
 			os.Chown(filepath.Join(dir, f), uid, gid)
 		}
 		os.Chown(dir, uid, gid)
-		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", bin}, args...)...)
-	} else {
-		cmd = exec.Command(bin, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	// A file, not a pipe: Wait must not wait for anyone holding it.
+	out, err := os.Create(filepath.Join(dir, "stdout.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start pgbouncer: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
+		// SIGTERM: immediate shutdown (SIGINT would wait for clients).
+		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
 		case <-time.After(10 * time.Second):
@@ -122,11 +131,12 @@ func StartPgBouncer(t testing.TB, c *pgcluster.Cluster, mode string, users ...st
 			return b
 		}
 		select {
-		case err := <-exited:
+		case <-exited:
 			log, _ := os.ReadFile(b.Log)
-			t.Fatalf("pgbouncer exited: %v\n%s%s", err, out.String(), log)
+			o, _ := os.ReadFile(out.Name())
+			t.Fatalf("pgbouncer exited: %v\n%s%s", waitErr, o, log)
 		case <-ctx.Done():
-			t.Fatalf("pgbouncer did not listen on %d: %s", port, out.String())
+			t.Fatalf("pgbouncer did not listen on %d", port)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -305,3 +305,54 @@ func TestRefusedConnectionsAreInconclusive(t *testing.T) {
 		t.Errorf("gates %+v, next %q", c.Gates, c.Verdict.Next)
 	}
 }
+
+// TestWindowedReplayCoversItsWindow: a replay of a --begin/--end window
+// is compared against the statements of that window, not of the whole
+// workload.
+func TestWindowedReplayCoversItsWindow(t *testing.T) {
+	dir := t.TempDir()
+	wl := parseCapture(t, dir)
+	ctx := context.Background()
+	cfg, err := pgconn.ParseConfig(pgtest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(wl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	r, err := parse.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	begin, end := base.Add(200*time.Millisecond), base.Add(600*time.Millisecond)
+	res := filepath.Join(dir, "w.jsonl")
+	out, err := os.Create(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw, err := replay.NewResultsWriter(out, replay.ResultsHeader{Target: "test", Speed: 1, WorkloadID: r.Header().ID, Started: time.Now().UTC().Format(time.RFC3339Nano),
+		WindowBegin: begin.Format(time.RFC3339Nano), WindowEnd: end.Format(time.RFC3339Nano)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := replay.Run(ctx, r, &replay.PGExecutor{Config: cfg}, replay.Options{Speed: 2, Begin: begin, End: end}, rw.Add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := rw.Close(st, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	c, err := Build(ctx, Input{Workload: wl, Results: []string{res}, Gates: []Gate{mustGate(t, "replay.lateness.p99 < 10s")}, Warmup: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Statements at 220 ms to 580 ms of both sessions: 10 and 10.
+	if f := c.Fidelity; f.Statements != 20 || f.ResultStatements != sum.Statements || len(f.Incomplete) != 0 || c.Verdict.Result != GO {
+		t.Errorf("window: %d of %d statements, incomplete %q, verdict %+v", f.ResultStatements, f.Statements, f.Incomplete, c.Verdict)
+	}
+}

@@ -61,9 +61,9 @@ func Align(s *Series, start time.Time, period time.Duration, speed float64, warm
 // source's period still gets that one period. Peak metrics count whole
 // wherever they overlap. Empty buckets are left out, and so are points
 // whose value is NaN or ±Inf (Prometheus returns them where it has no
-// value): averaged in, one would make the whole figure NaN. Points in the first
-// warmup of workload time stay in the series but not in Points:
-// connection pools, caches and JIT are still settling there.
+// value): averaged in, one would make the whole figure NaN. Points in
+// the first warmup of workload time stay in the series but not in
+// Points: connection pools, caches and JIT are still settling there.
 func AlignWindow(s *Series, w Window, period time.Duration, speed float64, warmup time.Duration) Aligned {
 	if speed <= 0 {
 		speed = 1

@@ -38,7 +38,7 @@ type capture struct {
 
 // readCapture reads the workload once: its window, the statements'
 // server-side durations by normalised query, and production's errors.
-func readCapture(ctx context.Context, path string, queries queryTable) (*capture, error) {
+func readCapture(ctx context.Context, path string, queries queryTable, win *window) (*capture, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("compare: %w", err)
@@ -59,6 +59,7 @@ func readCapture(ctx context.Context, path string, queries queryTable) (*capture
 		if err != nil {
 			return nil, fmt.Errorf("compare: workload %s: %w", path, err)
 		}
+		win.count(ev)
 		switch ev.Kind {
 		case parse.Statement:
 			c.statement(ev, queries, pending)

@@ -3,7 +3,6 @@ package compare
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -99,6 +98,28 @@ type Fidelity struct {
 	// statements waited for on the target.
 	Stalls    []replay.Stall    `json:"stalls,omitempty"`
 	LockWaits []replay.LockWait `json:"lock_waits,omitempty"`
+	// ResultStatements counts the workload's statements the results have
+	// a line for (replayed, skipped or interrupted); Statements is the
+	// workload's own count (its trailer's, or those in the replayed
+	// window).
+	ResultStatements int64 `json:"result_statements"`
+	// Incomplete says why the results do not cover the whole workload: a
+	// shard missing or given twice, a replay that stopped early, a
+	// workload it could not read to the end. Any makes the verdict
+	// INCONCLUSIVE.
+	Incomplete []string `json:"incomplete,omitempty"`
+	// InterruptedStatements counts statements the end of the replay cut
+	// short (Ctrl-C's grace period): neither errors nor latencies.
+	InterruptedStatements int64 `json:"interrupted_statements,omitempty"`
+	// RefusedConnections counts sessions the candidate refused with
+	// 53300 (too many connections); TargetMaxConnections is its
+	// max_connections, when the replay asked.
+	RefusedConnections   int64 `json:"refused_connections,omitempty"`
+	TargetMaxConnections int   `json:"target_max_connections,omitempty"`
+	// Unnamed counts named prepared statements the replay sent as
+	// unnamed ones (replay --unnamed, through a transaction pooler): a
+	// protocol change, each planned afresh.
+	Unnamed int64 `json:"unnamed,omitempty"`
 }
 
 // Metric is one cluster metric side by side.
@@ -257,8 +278,14 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 		in.Top = 10
 	}
 	queries := queryTable{}
+	// The results must be of this workload and cover it once.
+	cov, err := checkResults(in.Workload, in.Results)
+	if err != nil {
+		return nil, err
+	}
+	in.Results = cov.use
 	// The workload: capture window, server-side durations, errors.
-	capt, err := readCapture(ctx, in.Workload, queries)
+	capt, err := readCapture(ctx, in.Workload, queries, &cov.window)
 	if err != nil {
 		return nil, err
 	}
@@ -275,6 +302,7 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 		return nil, err
 	}
 	c.Warnings = append(c.Warnings, rs.warnings...)
+	cov.finish(c, capt)
 	fid.OriginalPeakActive, fid.ReplayPeakActive = capt.spans.peak(), rs.spans.peak()
 	if rs.lateness.TotalCount() > 0 {
 		fid.LatenessP99MS = float64(rs.lateness.ValueAtQuantile(99)) / 1000
@@ -320,41 +348,6 @@ func (c *Comparison) Judge(gates []Gate) {
 	}
 	c.Verdict = Verdict{}
 	c.decide()
-}
-
-// spans are sessions' active spans: first statement start to last
-// statement end, in µs.
-type spans map[uint64][2]int64
-
-func (sp spans) add(id uint64, from, to int64) {
-	v, ok := sp[id]
-	if !ok {
-		sp[id] = [2]int64{from, to}
-		return
-	}
-	sp[id] = [2]int64{min(v[0], from), max(v[1], to)}
-}
-
-// peak is the most spans open at one time.
-func (sp spans) peak() int64 {
-	type edge struct {
-		t int64
-		d int64
-	}
-	edges := make([]edge, 0, 2*len(sp))
-	for _, v := range sp {
-		edges = append(edges, edge{v[0], 1}, edge{v[1], -1})
-	}
-	// Ends before starts at the same instant: back-to-back is not overlap.
-	sort.Slice(edges, func(i, j int) bool {
-		return edges[i].t < edges[j].t || edges[i].t == edges[j].t && edges[i].d < edges[j].d
-	})
-	var n, best int64
-	for _, e := range edges {
-		n += e.d
-		best = max(best, n)
-	}
-	return best
 }
 
 func isReplayMeasure(name string) bool {
@@ -519,6 +512,9 @@ func (c *Comparison) measure(name string) (cand, base *float64) {
 // that fell behind, or a gate that could not be evaluated, is
 // INCONCLUSIVE; only then GO.
 func (c *Comparison) decide() {
+	if c.connectionsVerdict() {
+		return
+	}
 	v := &c.Verdict
 	var failed []GateResult
 	for _, g := range c.Gates {
@@ -567,6 +563,9 @@ func (c *Comparison) decide() {
 	if c.Fidelity.Interrupted {
 		v.Result, v.Reason = INCONCLUSIVE, "the replay was interrupted before the end of the workload"
 		v.Next = append(v.Next, "replay the whole workload")
+		return
+	}
+	if c.coverageVerdict() {
 		return
 	}
 	for _, g := range c.Gates {

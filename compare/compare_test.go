@@ -101,7 +101,11 @@ func replayShard(t *testing.T, wl, dsn, res string, i, n int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rw, err := replay.NewResultsWriter(out, replay.ResultsHeader{Target: "test", Speed: 1, Workload: wl, Started: time.Now().UTC().Format(time.RFC3339Nano), RTTUS: 50})
+	h := replay.ResultsHeader{Target: "test", Speed: 1, Workload: wl, WorkloadID: r.Header().ID, Started: time.Now().UTC().Format(time.RFC3339Nano), RTTUS: 50}
+	if n > 0 {
+		h.Shard = fmt.Sprintf("%d/%d", i, n)
+	}
+	rw, err := replay.NewResultsWriter(out, h)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package compare
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -223,6 +224,12 @@ func (g Gate) Evaluate(candidate, baseline *float64) GateResult {
 		r.Status, r.Note = Inconclusive, "the candidate's "+g.Name+" is not available: give a metric source that has it"
 		return r
 	}
+	if !finite(*candidate) {
+		// NaN fails every comparison but != (and JSON has no NaN).
+		r.Observed = nil
+		r.Status, r.Note = Inconclusive, fmt.Sprintf("the candidate's %s is %v, not a value a gate can judge: its source returned no number there", g.Name, *candidate)
+		return r
+	}
 	th := g.Value
 	if g.Baseline != "" {
 		if baseline == nil {
@@ -233,6 +240,10 @@ func (g Gate) Evaluate(candidate, baseline *float64) GateResult {
 			th = *baseline * g.Value
 		} else {
 			th = *baseline + g.Value
+		}
+		if !finite(th) {
+			r.Status, r.Note = Inconclusive, fmt.Sprintf("the baseline's %s is %v, not a value a gate can judge: its source returned no number there", g.Name, *baseline)
+			return r
 		}
 	}
 	r.Threshold = &th
@@ -257,3 +268,5 @@ func (g Gate) Evaluate(candidate, baseline *float64) GateResult {
 	}
 	return r
 }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

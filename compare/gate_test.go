@@ -1,6 +1,8 @@
 package compare
 
 import (
+	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 )
@@ -110,4 +112,33 @@ func FuzzParseGate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEvaluateNonFinite: a NaN or infinite value is no verdict on either
+// side: the gate is inconclusive, never passed or failed, and the
+// document stays JSON.
+func TestEvaluateNonFinite(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	for _, tc := range []struct {
+		gate      string
+		cand, bas *float64
+	}{
+		{"cpu.p95 < 80", f(math.NaN()), nil},
+		{"cpu.p95 != 80", f(math.NaN()), nil},
+		{"cpu.p95 < 80", f(math.Inf(1)), nil},
+		{"cpu.p95 <= baseline * 1.10", f(50), f(math.NaN())},
+		{"latency.p99 <= baseline + 5ms", f(15), f(math.Inf(-1))},
+	} {
+		g, err := ParseGate(tc.gate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := g.Evaluate(tc.cand, tc.bas)
+		if r.Status != Inconclusive || !strings.Contains(r.Note, "not a value a gate can judge") {
+			t.Errorf("%s with %v / %v: %s (%s), want inconclusive", tc.gate, *tc.cand, tc.bas, r.Status, r.Note)
+		}
+		if _, err := json.Marshal(r); err != nil {
+			t.Errorf("%s: %v", tc.gate, err)
+		}
+	}
 }

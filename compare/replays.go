@@ -45,6 +45,7 @@ func (rs *replays) readOne(ctx context.Context, path string, capt *capture, quer
 	defer f.Close()
 	h := rr.Header()
 	rs.rtt = h.RTTUS
+	fid.TargetMaxConnections = max(fid.TargetMaxConnections, h.MaxConnections)
 	// Session ids are per workload, so shards never share one; the shard
 	// number keeps them apart all the same.
 	shard := uint64(fid.Shards) << 48
@@ -72,7 +73,7 @@ func (rs *replays) readOne(ctx context.Context, path string, capt *capture, quer
 		fid.Interrupted = true
 		return nil
 	}
-	rs.summary(sum, fid)
+	rs.summary(path, sum, fid)
 	return nil
 }
 
@@ -80,6 +81,18 @@ func (rs *replays) readOne(ctx context.Context, path string, capt *capture, quer
 func (rs *replays) line(l *replay.ResultLine, shard uint64, capt *capture, queries queryTable, fid *Fidelity) {
 	if l.StartUS > 0 {
 		rs.spans.add(shard|l.Session, l.StartUS, l.StartUS+l.LatUS)
+	}
+	if l.Kind != "e" {
+		fid.ResultStatements++
+		if l.Skipped == "" {
+			fid.Replayed++
+		}
+	}
+	if l.Interrupted {
+		// Cut short by the end of the replay: neither an error nor a
+		// latency of the candidate.
+		fid.InterruptedStatements++
+		return
 	}
 	prod := capt.prod[stmtKey{l.Session, int32(l.Index), l.Kind == "e"}]
 	rs.errors.add(l, prod)
@@ -107,14 +120,20 @@ func (rs *replays) line(l *replay.ResultLine, shard uint64, capt *capture, queri
 }
 
 // summary merges one results file's trailer.
-func (rs *replays) summary(sum *replay.Summary, fid *Fidelity) {
+func (rs *replays) summary(path string, sum *replay.Summary, fid *Fidelity) {
 	fin, _ := time.Parse(time.RFC3339Nano, sum.Finished)
 	if fin.After(fid.ReplayEnd) {
 		fid.ReplayEnd = fin
 	}
-	fid.Statements += sum.Statements
-	fid.Replayed += sum.Replayed
 	fid.Sessions += sum.Sessions
+	fid.RefusedConnections += sum.RefusedConnections
+	fid.Unnamed += sum.Unnamed
+	if sum.WorkloadError != "" {
+		fid.Incomplete = append(fid.Incomplete, fmt.Sprintf("%s: the replay could not read its workload to the end (%s): the statements after that were not replayed", path, sum.WorkloadError))
+	}
+	if sum.TargetUnreachableSince != "" {
+		fid.Incomplete = append(fid.Incomplete, fmt.Sprintf("%s: the target was unreachable from %s and the replay stopped there", path, sum.TargetUnreachableSince))
+	}
 	fid.Pipelined += sum.Pipelined
 	fid.Retyped += sum.Retyped
 	fid.Interrupted = fid.Interrupted || sum.Interrupted

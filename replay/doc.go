@@ -17,6 +17,12 @@
 //
 // Cancellation: when ctx passed to Run ends, no further statement is
 // started; statements already running get Options.Grace to finish, then
-// they are cancelled with a cancel request. Run returns after every
-// session goroutine has ended.
+// they are cancelled with a cancel request and recorded as interrupted,
+// not as errors. Run returns after every session goroutine has ended.
+//
+// Connections: a session without one connects again before its next
+// statement, with backoff; when no session could connect, and the target
+// answered nothing, for Options.Unreachable, Run stops with an
+// UnreachableError. Sessions the target refuses for max_connections
+// (53300) are counted apart, and their statements record 53300.
 package replay

@@ -26,6 +26,10 @@ type PGExecutor struct {
 	Passwords map[string]string
 	// ReadOnly runs every session with default_transaction_read_only.
 	ReadOnly bool
+	// Unnamed sends named prepared statements as unnamed Parse/Bind/
+	// Execute, for a target behind a transaction pooler, where a named
+	// statement does not outlive the transaction that prepared it.
+	Unnamed bool
 
 	types   typeCache
 	probeMu sync.Mutex
@@ -33,7 +37,7 @@ type PGExecutor struct {
 	// monitor asks the target about waits; probes prepare statements
 	// outside any session's transaction to learn parameter types.
 	monitor *pgconn.PgConn
-	probes  map[[2]string]*pgconn.PgConn
+	probes  map[[2]string]*probeConn
 }
 
 // config returns the connection settings of a session.
@@ -65,8 +69,9 @@ func (x *PGExecutor) config(s *parse.Session) *pgconn.Config {
 	// A cancelled statement must leave its session alive, as a client's
 	// cancel did in production: send a cancel request, do not close.
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, CancelRequestDelay: 0, DeadlineDelay: 5 * time.Second}
+		return &cancelHandler{conn: c, deadlineDelay: 5 * time.Second}
 	}
+	cfg.DialFunc = noSelfConnect(cfg.DialFunc)
 	return cfg
 }
 
@@ -89,12 +94,7 @@ func (x *PGExecutor) Close(ctx context.Context) {
 		x.monitor.Close(ctx)
 		x.monitor = nil
 	}
-	x.probeMu.Lock()
-	defer x.probeMu.Unlock()
-	for k, c := range x.probes {
-		c.Close(ctx)
-		delete(x.probes, k)
-	}
+	x.closeProbes(ctx)
 }
 
 type pgConn struct {
@@ -134,6 +134,9 @@ func outcome(rows int64, err error) Outcome {
 
 // Run sends one unit: alone, or as one pipeline with one Sync.
 func (p *pgConn) Run(ctx context.Context, unit []*parse.Event, outs []Outcome) {
+	if p.x.Unnamed {
+		defer markUnnamed(unit, outs)
+	}
 	if len(unit) > 1 && pipelineable(unit) {
 		p.pipeline(ctx, unit, outs)
 		return
@@ -149,7 +152,11 @@ func (p *pgConn) one(ctx context.Context, ev *parse.Event) Outcome {
 	if ev.Kind == parse.Error {
 		return p.reproduce(ctx, ev)
 	}
-	switch ev.Protocol {
+	proto := ev.Protocol
+	if proto == parse.Named && p.x.Unnamed {
+		proto = parse.Unnamed
+	}
+	switch proto {
 	case parse.Simple:
 		res, err := p.c.Exec(ctx, ev.Text).ReadAll()
 		var rows int64

@@ -141,7 +141,7 @@ func (p *pgConn) send(ctx context.Context, pl *pgconn.Pipeline, i int, ev *parse
 		return append(reqs, request{ev: i})
 	}
 	oids := p.typesFor(ctx, ev)
-	if ev.Protocol == parse.Unnamed {
+	if ev.Protocol == parse.Unnamed || p.x.Unnamed {
 		pl.SendQueryParams(ev.Text, values(ev.Params), oids, nil, nil)
 		return append(reqs, request{ev: i})
 	}

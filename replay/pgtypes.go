@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -132,30 +133,70 @@ func message(err error) string {
 	return ""
 }
 
+// probeWait bounds how long a statement waits for its types to be
+// learned: the probe's Parse takes the locks the statement's tables need,
+// and a session of the replay may hold them in an open transaction
+// (TRUNCATE, ALTER TABLE, LOCK) while it waits for the probe itself.
+const probeWait = 2 * time.Second
+
+// probeConn is the probe connection of one user and database; sem lets one
+// statement at a time use it.
+type probeConn struct {
+	sem chan struct{}
+	c   *pgconn.PgConn
+}
+
 // probe learns on a connection of the session's user and database, outside
 // any transaction, which parameter types text needs. What it can not find
-// out (a statement on a table only the session's transaction can see) is
-// left to the server to infer.
+// out (a statement on a table only the session's transaction can see, or
+// locked by a transaction still open) is left to the server to infer.
 func (x *PGExecutor) probe(ctx context.Context, s *parse.Session, text string) []uint32 {
 	cfg := x.config(s)
 	key := [2]string{cfg.User, cfg.Database}
 	x.probeMu.Lock()
-	defer x.probeMu.Unlock()
-	c := x.probes[key]
-	if c == nil || c.IsClosed() {
+	pc := x.probes[key]
+	if pc == nil {
+		if x.probes == nil {
+			x.probes = map[[2]string]*probeConn{}
+		}
+		pc = &probeConn{sem: make(chan struct{}, 1)}
+		x.probes[key] = pc
+	}
+	x.probeMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, probeWait)
+	defer cancel()
+	select {
+	case pc.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil
+	}
+	defer func() { <-pc.sem }()
+	if pc.c == nil || pc.c.IsClosed() {
 		cfg.RuntimeParams["application_name"] = "pgrehearse-probe"
-		var err error
-		if c, err = pgconn.ConnectConfig(ctx, cfg); err != nil {
+		c, err := pgconn.ConnectConfig(ctx, cfg)
+		if err != nil {
 			return nil
 		}
-		if x.probes == nil {
-			x.probes = map[[2]string]*pgconn.PgConn{}
-		}
-		x.probes[key] = c
+		pc.c = c
 	}
-	oids, ok := learnTypes(ctx, c, text, nil)
+	// A Parse that waits past the deadline is cancelled with a cancel
+	// request, which leaves the probe connection usable.
+	oids, ok := learnTypes(ctx, pc.c, text, nil)
 	if ok {
 		x.types.set(s.Database, text, oids)
 	}
 	return oids
+}
+
+// closeProbes closes the probe connections.
+func (x *PGExecutor) closeProbes(ctx context.Context) {
+	x.probeMu.Lock()
+	defer x.probeMu.Unlock()
+	for k, pc := range x.probes {
+		pc.sem <- struct{}{}
+		if pc.c != nil {
+			pc.c.Close(ctx)
+		}
+		delete(x.probes, k)
+	}
 }

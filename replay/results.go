@@ -46,6 +46,12 @@ type ResultsHeader struct {
 	Samples string `json:"samples,omitempty"`
 	// Started is when the replay's clock started (RFC 3339).
 	Started string `json:"started"`
+	// MaxConnections is the target's max_connections, asked before the
+	// replay (0: unknown).
+	MaxConnections int `json:"target_max_connections,omitempty"`
+	// Unnamed is set when named prepared statements were sent unnamed
+	// (replay --unnamed, for a transaction pooler).
+	Unnamed bool `json:"unnamed,omitempty"`
 }
 
 // Summary is the last line of a results file, and what replay prints.
@@ -115,6 +121,27 @@ type Summary struct {
 	// Histograms holds the lateness and latency histograms (µs), HDR V2
 	// compressed encoding in base64.
 	Histograms map[string]string `json:"histograms,omitempty"`
+	// RefusedConnections counts sessions the target refused at least
+	// once with 53300 (too many connections), and ConnectionLimit says
+	// so in words, with the target's max_connections; ConnectFailures
+	// counts every attempt to connect that failed, PeakConnections the
+	// most connections the sessions held at once.
+	RefusedConnections int64  `json:"refused_connections"`
+	ConnectionLimit    string `json:"connection_limit,omitempty"`
+	ConnectFailures    int64  `json:"connect_failures"`
+	PeakConnections    int64  `json:"peak_connections"`
+	// InterruptedStatements counts statements the end of the replay cut
+	// short (the grace period after Ctrl-C ran out): not errors.
+	InterruptedStatements int64 `json:"interrupted_statements,omitempty"`
+	// Unnamed counts named prepared statements sent as unnamed ones
+	// (--unnamed): a protocol change.
+	Unnamed int64 `json:"unnamed,omitempty"`
+	// WorkloadError says why the workload could not be read to its end
+	// (a truncated file); TargetUnreachableSince (RFC 3339) when the
+	// target could not be reached and the replay stopped. Either means
+	// the results do not cover the workload.
+	WorkloadError          string `json:"workload_error,omitempty"`
+	TargetUnreachableSince string `json:"target_unreachable_since,omitempty"`
 }
 
 // ResultsWriter streams results as JSON lines: the header, one line per
@@ -136,6 +163,8 @@ type ResultsWriter struct {
 	// a second of results. lines counts the lines written.
 	flushed time.Time
 	lines   int64
+	// maxConn is the target's max_connections, from the header.
+	maxConn int
 }
 
 var causes = [...]string{CauseTarget, CauseLock, CauseConnect, CauseReplayer}
@@ -145,7 +174,7 @@ func NewResultsWriter(w io.Writer, h ResultsHeader) (*ResultsWriter, error) {
 	h.Format, h.Version = "pgrehearse-results", ResultsVersion
 	rw := &ResultsWriter{bw: bufio.NewWriterSize(w, 256<<10),
 		lateness: hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3),
-		latency:  hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)}
+		latency:  hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3), maxConn: h.MaxConnections}
 	b, err := json.Marshal(map[string]any{"header": h})
 	if err != nil {
 		return nil, err
@@ -187,6 +216,20 @@ func (rw *ResultsWriter) Err() error {
 // count adds r to the running figures.
 func (rw *ResultsWriter) count(r *Result) {
 	s := &rw.sum
+	if r.Unnamed {
+		s.Unnamed++
+	}
+	if r.Interrupted {
+		// Cut short by the end of the replay: not the target's error.
+		s.InterruptedStatements++
+		if r.Kind == parse.Error {
+			s.ErrorEvents++
+		} else {
+			s.Statements++
+			s.Replayed++
+		}
+		return
+	}
 	switch {
 	case r.Kind == parse.Error:
 		// A production error raised again is not a statement of the
@@ -287,6 +330,9 @@ func appendResult(b []byte, r *Result) []byte {
 	if r.StandIn {
 		b = append(b, `,"stand_in":true`...)
 	}
+	if r.Interrupted {
+		b = append(b, `,"interrupted":true`...)
+	}
 	if r.BlockedBy != "" {
 		b = append(b, `,"blocked_by":`...)
 		b = strconv.AppendQuote(b, r.BlockedBy)
@@ -323,6 +369,7 @@ func (rw *ResultsWriter) Close(st *Stats, interrupted bool) (*Summary, error) {
 	s.Started = st.Started.UTC().Format(time.RFC3339Nano)
 	s.Finished = st.Finished.UTC().Format(time.RFC3339Nano)
 	s.Interrupted = interrupted
+	rw.closeConnections(st)
 	ms := func(us int64) float64 { return float64(us) / 1000 }
 	q := func(h *hdrhistogram.Histogram, p float64) float64 {
 		if h.TotalCount() == 0 {
@@ -381,6 +428,12 @@ const BehindShare = 0.01
 func (s *Summary) diagnose() {
 	s.BehindSchedule = s.LateOver100ms > BehindShare
 	if !s.BehindSchedule {
+		return
+	}
+	if s.RefusedConnections > 0 {
+		// Late or not, the figures are the connection limit's doing.
+		s.Bottleneck = "connections"
+		s.Diagnosis = fmt.Sprintf("%.1f%% of statements started more than 100 ms late while %s", 100*s.LateOver100ms, s.ConnectionLimit)
 		return
 	}
 	target := s.LateByCause[CauseTarget]

@@ -135,7 +135,7 @@ func TestDiagnosis(t *testing.T) {
 func TestResultsRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var buf bytes.Buffer
-	rw, err := NewResultsWriter(&buf, ResultsHeader{Target: "host=h", Speed: 2, WorkloadID: "abc", Shard: "1/3"})
+	rw, err := NewResultsWriter(&buf, ResultsHeader{Target: "host=h", Speed: 2, WorkloadID: "abc", Shard: "1/3", MaxConnections: 100, Unnamed: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,13 +147,15 @@ func TestResultsRoundTrip(t *testing.T) {
 		r.Started = r.Scheduled.Add(time.Duration(rng.IntN(2000)) * time.Microsecond)
 		r.Latency = time.Duration(rng.IntN(1e5)) * time.Microsecond
 		r.Rows = int64(rng.IntN(100))
-		switch rng.IntN(6) {
+		switch rng.IntN(7) {
 		case 0:
 			r.Kind, r.StandIn, r.Err, r.SQLState = parse.Error, rng.IntN(2) == 0, errors.New("x"), "22P02"
 		case 1:
 			r.Skipped, r.SkipReason = true, "copy_from_stdin"
 		case 2:
 			r.Err = errors.New("connection reset")
+		case 3:
+			r.Err, r.SQLState, r.Interrupted = errors.New("canceled"), "57014", true
 		}
 		if r.Lateness() > time.Millisecond {
 			r.LateCause = causes[rng.IntN(len(causes))]
@@ -161,7 +163,9 @@ func TestResultsRoundTrip(t *testing.T) {
 		rw.Add(r)
 		want = append(want, r)
 	}
-	sum, err := rw.Close(&Stats{Sessions: 9, Started: t0, Finished: t0.Add(time.Second)}, false)
+	unreachable := t0.Add(500 * time.Millisecond)
+	sum, err := rw.Close(&Stats{Sessions: 9, Started: t0, Finished: t0.Add(time.Second), RefusedConnections: 2, ConnectFailures: 7, PeakConnections: 98,
+		WorkloadError: "workload file is truncated", UnreachableSince: unreachable}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +181,7 @@ func TestResultsRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if h := rr.Header(); h.WorkloadID != "abc" || h.Shard != "1/3" || h.Speed != 2 || h.Version != ResultsVersion {
+		if h := rr.Header(); h.WorkloadID != "abc" || h.Shard != "1/3" || h.Speed != 2 || h.Version != ResultsVersion || h.MaxConnections != 100 || !h.Unnamed {
 			t.Fatalf("header %+v", h)
 		}
 		n := 0
@@ -194,7 +198,7 @@ func TestResultsRoundTrip(t *testing.T) {
 			if l.Session != w.Session || l.Index != w.Index || l.EventKind() != w.Kind && !(w.Kind == 0 && l.EventKind() == parse.Statement) ||
 				l.StartUS != w.Started.UnixMicro() || l.LatUS != w.Latency.Microseconds() || l.Fingerprint() != w.Fingerprint ||
 				l.Pipelined != w.Pipelined || l.StandIn != w.StandIn || l.BlockedBy != w.BlockedBy || l.SQLState != state ||
-				l.Skipped != w.SkipReason || l.Late != w.LateCause || l.Rows != w.Rows {
+				l.Skipped != w.SkipReason || l.Late != w.LateCause || l.Rows != w.Rows || l.Interrupted != w.Interrupted {
 				t.Fatalf("line %d: read %+v, wrote %+v", n, l, w)
 			}
 			n++
@@ -207,6 +211,12 @@ func TestResultsRoundTrip(t *testing.T) {
 		}
 		if rr.Truncated() || n != len(want) || rr.Summary() == nil || rr.Summary().Statements != sum.Statements {
 			t.Errorf("whole file: truncated %v, %d lines, summary %+v", rr.Truncated(), n, rr.Summary())
+		}
+		got := rr.Summary()
+		if got.RefusedConnections != 2 || got.ConnectFailures != 7 || got.PeakConnections != 98 || got.WorkloadError != "workload file is truncated" ||
+			got.TargetUnreachableSince != unreachable.UTC().Format(time.RFC3339Nano) || got.InterruptedStatements == 0 ||
+			got.InterruptedStatements != sum.InterruptedStatements || !strings.Contains(got.ConnectionLimit, "max_connections = 100") {
+			t.Errorf("summary %+v", got)
 		}
 	}
 	if IsResults([]byte("PGRWKLD")) || !IsResults(buf.Bytes()[:64]) {

@@ -32,6 +32,8 @@ type ResultLine struct {
 	BlockedBy string `json:"blocked_by,omitempty"`
 	Skipped   string `json:"skipped,omitempty"`
 	SQLState  string `json:"sqlstate,omitempty"`
+	// Interrupted: the end of the replay cut the statement short.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // EventKind is the workload event kind the line is the result of.

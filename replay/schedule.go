@@ -39,6 +39,13 @@ type running struct {
 	// beyondFP remembers, by fingerprint, which queries act beyond the
 	// workload.
 	beyondFP sync.Map
+	// reach is what the sessions know of whether the target answers;
+	// refused counts sessions refused with 53300, open the connections
+	// the sessions hold now and peakOpen the most at once.
+	reach          *reach
+	refused        atomic.Int64
+	refusedOnce    sync.Once
+	open, peakOpen atomic.Int64
 
 	mu      sync.Mutex // guards what follows
 	stalls  []Stall
@@ -82,6 +89,10 @@ func (rp *running) warn(format string, args ...any) {
 // It returns when every session has ended, r is exhausted, or ctx ends.
 func Run(ctx context.Context, r *parse.Reader, ex Executor, options Options, sink func(*Result)) (*Stats, error) {
 	rp := newRunning(r, ex, options, sink)
+	// A target that stays unreachable stops the replay as Ctrl-C does.
+	ctx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	rp.reach.stop = stopRun
 	// ctx stops the scheduling; execCtx, which outlives it by the grace
 	// period, bounds the statements already sent.
 	execCtx, cancelExec := context.WithCancel(context.WithoutCancel(ctx))
@@ -132,7 +143,15 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, options Options, sin
 	st.Stalls, st.SpilledBytes = rp.stalls, rp.spilled
 	rp.mu.Unlock()
 	st.LockWaits = rp.watch.summary()
+	st.RefusedConnections = int(rp.refused.Load())
+	st.ConnectFailures = int(rp.reach.failures.Load())
+	st.PeakConnections = int(rp.peakOpen.Load())
+	if ue := rp.reach.stopped(); ue != nil {
+		st.UnreachableSince = ue.Since
+		return st, ue
+	}
 	if readErr != nil {
+		st.WorkloadError = readErr.Error()
 		return st, fmt.Errorf("read workload: %w", readErr)
 	}
 	return st, ctx.Err()
@@ -146,6 +165,10 @@ func newRunning(r *parse.Reader, ex Executor, opt Options, sink func(*Result)) *
 	if rp.Grace <= 0 {
 		rp.Grace = 5 * time.Second
 	}
+	if rp.Unreachable == 0 {
+		rp.Unreachable = 30 * time.Second
+	}
+	rp.reach = &reach{bound: rp.Unreachable}
 	if rp.MemoryBudget <= 0 {
 		rp.MemoryBudget = 64 << 20
 	}

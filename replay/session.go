@@ -3,6 +3,7 @@ package replay
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,13 @@ type session struct {
 	opened, lost, openErr bool
 	reconnects            int
 	statements            int
+	// retry spaces attempts to connect; connState is the SQLSTATE the
+	// last one failed with, which statements without a connection record;
+	// refused is set once the target refused the session for
+	// max_connections.
+	retry     backoff
+	connState string
+	refused   bool
 	// prevEnd is when the session's previous statement finished: a
 	// statement due before that was held up by the target, not by us.
 	prevEnd time.Time
@@ -184,6 +192,7 @@ func (ss *session) closeConn(ctx context.Context) {
 	}
 	ss.conn.Close(ctx)
 	ss.conn = nil
+	ss.rp.open.Add(-1)
 	ss.rp.watch.forget(ss)
 	if ss.rp.Live != nil {
 		ss.rp.Live.OpenSessions.Add(-1)
@@ -197,6 +206,10 @@ func (ss *session) connected(c Conn) {
 		ss.reconnects++
 	}
 	ss.opened = true
+	ss.retry.reset()
+	ss.connState = ""
+	ss.rp.reach.ok()
+	ss.rp.addOpen()
 	ss.pid = 0
 	if b, ok := c.(Backend); ok {
 		ss.pid = b.BackendPID()
@@ -218,6 +231,7 @@ func (ss *session) run(ctx, execCtx context.Context, unit []*parse.Event, due ti
 			// created by another session just before, and a slower
 			// target may not have finished that yet.
 			ss.openErr, ss.lost = true, true
+			ss.connectFailed(ctx, err)
 			return
 		}
 		ss.connected(c)
@@ -237,9 +251,7 @@ func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Eve
 	if ss.conn == nil && ss.lost {
 		// The connection was lost (killed backend, restarted target),
 		// or never made: the application would have connected again.
-		if c, err := rp.ex.Open(ctx, ss.s); err == nil {
-			ss.connected(c)
-		}
+		ss.reopen(ctx)
 		cause = CauseConnect
 		started = time.Now()
 	}
@@ -249,6 +261,7 @@ func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Eve
 		ss.since.Store(started.UnixNano())
 		ss.conn.Run(ss.uctx, send, outs)
 		ss.since.Store(0)
+		rp.noteAnswers(outs)
 	}
 	ss.endUnit(execCtx)
 	end := time.Now()
@@ -262,6 +275,7 @@ func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Eve
 			res.Outcome = outs[k]
 			k++
 		}
+		markInterrupted(ctx, execCtx, res)
 		done := res.Done
 		if done.IsZero() {
 			done = end
@@ -357,7 +371,7 @@ func (ss *session) prepare(unit []*parse.Event, due, started time.Time, cause st
 		case ev.Kind == parse.Error && notSendable(ev) != "":
 			res.Skipped, res.SkipReason = true, notSendable(ev)
 		case ss.conn == nil:
-			res.Err = errNoConnection
+			res.Err, res.SQLState = errNoConnection, ss.connState
 		default:
 			send = append(send, ev)
 		}
@@ -391,12 +405,15 @@ func openWaiting(ctx context.Context, ex Executor, s *parse.Session) (Conn, erro
 
 // notYet reports whether a connect error says the database or role is
 // missing (3D000, 28000): something a statement of the workload creates.
+// PgBouncer passes the server's message on with its own SQLSTATE, 08P01.
 func notYet(err error) bool {
 	var se interface{ SQLState() string }
 	if errors.As(err, &se) {
 		switch se.SQLState() {
 		case "3D000", "28000":
 			return true
+		case "08P01":
+			return strings.Contains(err.Error(), "does not exist")
 		}
 	}
 	return false

@@ -80,6 +80,13 @@ type Outcome struct {
 	// purpose with the same SQLSTATE, so that the transaction is in the
 	// same state after it as in production.
 	StandIn bool
+	// Interrupted is set when the end of the replay cut the statement
+	// short (the grace period after Ctrl-C ran out): not an error of the
+	// target.
+	Interrupted bool
+	// Unnamed is set when a named prepared statement was sent as an
+	// unnamed Parse/Bind/Execute (PGExecutor.Unnamed): a protocol change.
+	Unnamed bool
 }
 
 // Result is one statement's record: when it should have started, when it
@@ -168,6 +175,15 @@ type Options struct {
 	// target to see whether they wait for a lock (Executor must be an
 	// Inspector). Default 1s; negative turns it off.
 	WatchEvery time.Duration
+	// Unreachable is how long every attempt to connect may fail, without
+	// any answer from the target, before the replay stops with an
+	// UnreachableError. Default 30s; negative never stops.
+	Unreachable time.Duration
+	// MaxConnections is the target's max_connections and PeakSessions
+	// the workload's peak of concurrent sessions, when known: they go in
+	// the warning given when the target refuses a session with 53300.
+	MaxConnections int
+	PeakSessions   int64
 }
 
 // Live holds figures of a running replay for a progress line or a metrics
@@ -210,6 +226,18 @@ type Stats struct {
 	// the waits for locks the target reported, by blocker.
 	Stalls    []Stall
 	LockWaits []LockWait
+	// RefusedConnections counts sessions the target refused at least
+	// once with 53300 (too many connections); ConnectFailures every
+	// failed attempt to connect; PeakConnections the most connections
+	// the sessions held at once.
+	RefusedConnections int
+	ConnectFailures    int
+	PeakConnections    int
+	// WorkloadError is why the workload could not be read to its end
+	// (a truncated file), "" when it was; UnreachableSince is set when
+	// the replay stopped because the target could not be reached.
+	WorkloadError    string
+	UnreachableSince time.Time
 }
 
 // Stall is a session whose backlog outgrew its share of memory because

@@ -31,7 +31,7 @@ func fixture() *compare.Comparison {
 		Fidelity: compare.Fidelity{
 			Workload: "capture.pgrw", CaptureStart: start, CaptureEnd: start.Add(6 * time.Minute),
 			ReplayStart: start.Add(time.Hour), ReplayEnd: start.Add(time.Hour + 6*time.Minute + 2*time.Second),
-			Speed: 1, Shards: 2, Statements: 163397, Replayed: 163392, Skipped: map[string]int64{"copy": 5},
+			Speed: 1, Shards: 2, Statements: 163397, ResultStatements: 163397, Replayed: 163392, Skipped: map[string]int64{"copy": 5},
 			Sessions: 38, OriginalSessions: 38, PeakSessions: 21, OriginalPeakActive: 19, ReplayPeakActive: 19, LatenessP99MS: 54.2, LatenessMaxMS: 693, LateShare: 0.0009,
 			DurationS: 362, OriginalS: 360, Pipelined: 1204, Retyped: 3,
 			LockWaits: []replay.LockWait{{BlockedBy: "session 7", Sessions: 3, Statements: 12, MaxS: 0.4}},

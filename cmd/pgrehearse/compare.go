@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -187,7 +188,13 @@ func (cf *compareFlags) build(ctx context.Context, env *environment, workload st
 	if in.Baseline == nil {
 		fmt.Fprintln(env.stderr, "pgrehearse: note: no --baseline-metrics: CPU, IOPS and replica lag are compared only where both sides have a source")
 	}
-	return compare.Build(ctx, in)
+	c, err := compare.Build(ctx, in)
+	if errors.Is(err, compare.ErrMismatch) {
+		// Results of another workload, or not of one replay: what was
+		// given is wrong, not the data.
+		return nil, usageError{err}
+	}
+	return c, err
 }
 
 // finish writes the comparison and the reports, prints the text report,

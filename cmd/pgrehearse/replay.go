@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -19,35 +18,14 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/pgrehearse/pgrehearse/compare/metrics"
 	"github.com/pgrehearse/pgrehearse/internal/dsn"
 	"github.com/pgrehearse/pgrehearse/replay"
 )
 
 func runReplay(ctx context.Context, env *environment, args []string) error {
 	fs := newFlags(env, "replay", "WORKLOAD (- for standard input)")
-	target := fs.String("target", "", "the candidate cluster: a libpq DSN or URL (PG* variables and .pgpass apply)")
-	speed := fs.Float64("speed", 1, "replay speed: 2 runs the workload in half the time")
-	out := fs.StringP("output", "o", "results.jsonl", "results file to write")
-	jsonOut := fs.Bool("json", false, "print the summary as one JSON object on standard output")
-	readOnly := fs.Bool("read-only", false, "run every session with default_transaction_read_only = on")
-	userMap := fs.StringToString("user-map", nil, "rename users on the target: orig=new,...")
-	dbMap := fs.StringToString("database-map", nil, "rename databases on the target: orig=new,...")
-	shard := fs.String("shard", "", "replay only shard I of N (I/N, 0-based): N processes replay disjoint sets of whole sessions")
-	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics of the replay at this address (host:port; a bare :port listens on 127.0.0.1)")
-	quiet := fs.BoolP("quiet", "q", false, "no progress line")
-	var lf logFlags
-	lf.register(fs)
-	jump := fs.Bool("jump", false, "skip idle gaps: when no statement is running or waiting, move on to the next one (lateness is measured against the shifted schedule)")
-	passwordFile := fs.String("password-file", "", "file of user:password lines for the target's users (keeps passwords off the command line)")
-	startAt := fs.String("start-at", "", "start the replay's clock at this time (RFC 3339), so shards on several machines start together")
-	allowSame := fs.Bool("allow-same-system", false, "replay even when the target is the cluster the log came from (same system_identifier)")
-	candMetrics := fs.String("candidate-metrics", "", "with pg:DSN, sample the candidate's statistics every second while replaying, into --samples")
-	samplesOut := fs.String("samples", "", "samples file for --candidate-metrics pg:DSN (default: the results file's name with .samples.jsonl)")
-	includeSystem := fs.Bool("include-system", false, "also replay statements that act beyond the workload (ALTER SYSTEM, pg_terminate_backend, COPY ... PROGRAM)")
-	memBudget := fs.Int("memory-budget", 256, "MB of memory for the replay: statements waiting for their session get a quarter, and a stalled session's backlog beyond its share goes to disk")
-	readAhead := fs.Duration("read-ahead", 0, "how far ahead of the schedule (workload time) to read (default: the workload's reorder window + 1s)")
-	spillDir := fs.String("spill-dir", "", "directory for stalled sessions' backlogs (default: the system's temp directory)")
+	var rf replayFlags
+	rf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -55,110 +33,57 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		fs.Usage()
 		return usagef("replay: name one workload file (from pgrehearse parse)")
 	}
-	if *speed <= 0 {
-		return usagef("replay: --speed must be positive")
-	}
-	var shardI, shardN int
-	if *shard != "" {
-		if _, err := fmt.Sscanf(*shard, "%d/%d", &shardI, &shardN); err != nil || shardN < 1 || shardI < 0 || shardI >= shardN {
-			return usagef("replay: --shard %q: want I/N with 0 <= I < N, e.g. 0/4", *shard)
-		}
-	}
-	window, err := lf.options()
-	if err != nil {
-		return err
-	}
-	var startTime time.Time
-	if *startAt != "" {
-		if startTime, err = time.Parse(time.RFC3339, *startAt); err != nil {
-			return usagef("replay: --start-at %q: want RFC 3339, e.g. 2026-11-22T14:00:00Z", *startAt)
-		}
-	}
-	var sampleCfg *pgconn.Config
-	if *candMetrics != "" {
-		spec, err := metrics.ParseSpec(*candMetrics)
-		if err != nil {
-			return usagef("replay: --candidate-metrics: %v", err)
-		}
-		if spec.Kind == "pg" {
-			if sampleCfg, err = pgconn.ParseConfig(spec.Arg); err != nil {
-				return usagef("replay: --candidate-metrics: %v", err)
-			}
-			if *samplesOut == "" {
-				*samplesOut = strings.TrimSuffix(*out, filepath.Ext(*out)) + ".samples.jsonl"
-			}
-		}
-		// Other sources are read by compare afterwards, from the replay
-		// window in the results file.
-	}
-	paths := files{cmd: "replay"}
-	paths.input("workload", fs.Arg(0))
-	paths.input("--password-file", *passwordFile)
-	paths.output("-o", *out)
-	if sampleCfg != nil {
-		paths.output("--samples", *samplesOut)
-	}
-	// Checked now, not after --start-at's wait.
-	if err := paths.check(); err != nil {
+	workload := fs.Arg(0)
+	if err := rf.check(workload); err != nil {
 		return err
 	}
 	var passwords map[string]string
-	if *passwordFile != "" {
-		if passwords, err = readPasswordFile(*passwordFile); err != nil {
+	var err error
+	if rf.passwordFile != "" {
+		if passwords, err = readPasswordFile(rf.passwordFile); err != nil {
 			return err
 		}
 	}
-	cfg, err := pgconn.ParseConfig(*target)
+	cfg, err := pgconn.ParseConfig(rf.target)
 	if err != nil {
 		return usagef("replay: --target: %v", err)
 	}
-	r, closeIn, err := openWorkload(ctx, env, fs.Arg(0), &lf)
+	r, closeIn, err := openWorkload(ctx, env, workload, &rf.lf)
 	if err != nil {
 		return err
 	}
 	defer closeIn()
-	if shardN > 0 {
-		r.SetSessionFilter(replay.ShardFilter(shardI, shardN))
+	if rf.shardN > 0 {
+		r.SetSessionFilter(replay.ShardFilter(rf.shardI, rf.shardN))
 	}
 
 	safe := dsn.Describe(cfg)
-	fmt.Fprintf(env.stderr, "replaying %s against %s at speed %g\n", fs.Arg(0), safe, *speed)
-	rtt, err := checkTarget(ctx, cfg, *readOnly, r.Header().SystemIdentifier, *allowSame)
+	fmt.Fprintf(env.stderr, "replaying %s against %s at speed %g\n", workload, safe, rf.speed)
+	ti, err := checkTarget(ctx, cfg, rf.readOnly, r.Header().SystemIdentifier, rf.allowSame)
 	if err != nil {
 		return err
 	}
-	if !startTime.IsZero() {
-		fmt.Fprintf(env.stderr, "waiting until %s to start\n", startTime.Format(time.RFC3339))
-		t := time.NewTimer(time.Until(startTime))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
+	var peak, named int64
+	if tr := peekTrailer(ctx, workload); tr != nil {
+		peak, named = tr.PeakSessions, tr.StatementsByProtocol["prepared"]
 	}
-	f, closeOut := createStream(*out, env.stdout)
-	hdr := replay.ResultsHeader{Target: safe, Speed: *speed, Workload: fs.Arg(0), WorkloadID: r.Header().ID, Shard: *shard, Jump: *jump,
-		CaptureStart: time.UnixMicro(r.Header().Start).UTC().Format(time.RFC3339Nano),
-		Started:      time.Now().UTC().Format(time.RFC3339Nano), RTTUS: rtt.Microseconds()}
-	if !window.Begin.IsZero() {
-		hdr.WindowBegin = window.Begin.UTC().Format(time.RFC3339Nano)
+	if err := ti.pooler.check(env, rf.unnamed, named); err != nil {
+		return err
 	}
-	if !window.End.IsZero() {
-		hdr.WindowEnd = window.End.UTC().Format(time.RFC3339Nano)
+	ti.connections(env, peak)
+	if err := rf.waitForStart(ctx, env); err != nil {
+		return err
 	}
-	if sampleCfg != nil {
-		hdr.Samples = *samplesOut
-	}
-	rw, err := replay.NewResultsWriter(f, hdr)
+	f, closeOut := createStream(rf.out, env.stdout)
+	rw, err := replay.NewResultsWriter(f, rf.header(safe, workload, r.Header(), ti))
 	if err != nil {
 		return err
 	}
-	ex := &replay.PGExecutor{Config: cfg, UserMap: *userMap, DatabaseMap: *dbMap, ReadOnly: *readOnly, Passwords: passwords}
+	ex := &replay.PGExecutor{Config: cfg, UserMap: rf.userMap, DatabaseMap: rf.dbMap, ReadOnly: rf.readOnly, Passwords: passwords, Unnamed: rf.unnamed}
 	live := &replay.Live{}
-	mon := &replay.Monitor{Results: rw, Live: live, Speed: *speed, Started: time.Now()}
-	if *metricsAddr != "" {
-		addr := *metricsAddr
+	mon := &replay.Monitor{Results: rw, Live: live, Speed: rf.speed, Started: time.Now()}
+	if rf.metricsAddr != "" {
+		addr := rf.metricsAddr
 		if strings.HasPrefix(addr, ":") {
 			addr = "127.0.0.1" + addr
 		}
@@ -172,14 +97,14 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintf(env.stderr, "metrics at http://%s/metrics\n", ln.Addr())
 	}
 	stopSampling := func() {}
-	if sampleCfg != nil {
-		if stopSampling, err = sampleInBackground(ctx, env, sampleCfg, *samplesOut); err != nil {
+	if rf.sampleCfg != nil {
+		if stopSampling, err = sampleInBackground(ctx, env, rf.sampleCfg, rf.samplesOut); err != nil {
 			return fmt.Errorf("replay: %w", err)
 		}
-		fmt.Fprintf(env.stderr, "sampling the candidate into %s\n", *samplesOut)
+		fmt.Fprintf(env.stderr, "sampling the candidate into %s\n", rf.samplesOut)
 	}
-	stopProgress, warn := replayProgress(env, mon, *quiet)
-	budget := int64(*memBudget) << 20
+	stopProgress, warn := replayProgress(env, mon, rf.quiet)
+	budget := int64(rf.memBudget) << 20
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// The garbage collector lets the heap grow to twice what is live;
 		// told the budget, it collects sooner rather than pass it.
@@ -188,57 +113,74 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	// Waiting statements get a quarter, so that the heap, twice what is
 	// live, stays well under the limit without the collector running all
 	// the time.
-	opts := replay.Options{Speed: *speed, IncludeSystem: *includeSystem, Live: live, Begin: window.Begin, End: window.End, Jump: *jump,
-		MemoryBudget: budget / 4, ReadAhead: *readAhead, SpillDir: *spillDir, Warn: warn}
-	rctx, stopWatch := watchResults(ctx, rw, *out, warn)
+	opts := replay.Options{Speed: rf.speed, IncludeSystem: rf.includeSystem, Live: live, Begin: rf.window.Begin, End: rf.window.End, Jump: rf.jump,
+		MemoryBudget: budget / 4, ReadAhead: rf.readAhead, SpillDir: rf.spillDir, Warn: warn,
+		Unreachable: rf.unreachable, MaxConnections: ti.maxConnections, PeakSessions: peak}
+	rctx, stopWatch := watchResults(ctx, rw, rf.out, warn)
 	st, runErr := replay.Run(rctx, r, ex, opts, rw.Add)
+	// Asked before stopWatch, which ends rctx in every case.
+	interrupted := errors.Is(runErr, context.Canceled) || rctx.Err() != nil
 	writeErr := stopWatch()
 	ex.Close(context.WithoutCancel(ctx))
 	stopProgress()
 	stopSampling()
-	// A replay the user stopped, or that stopped on a write error, did not
-	// run the whole workload.
-	interrupted := errors.Is(runErr, context.Canceled) || ctx.Err() != nil || writeErr != nil
 	sum, err := rw.Close(st, interrupted)
 	closeErr := closeOut()
-	if err := cmp.Or(writeErr, err, closeErr); err != nil {
-		printSummary(env, sum, *out, *speed)
-		return fmt.Errorf("replay: write the results to %s: %w (the replay was stopped; the file holds the results written before; free space on its disk or write elsewhere with -o)", *out, err)
+	return rf.finish(env, sum, cmp.Or(writeErr, err, closeErr), runErr)
+}
+
+// finish prints the summary and says how the replay ended.
+func (rf *replayFlags) finish(env *environment, sum *replay.Summary, writeErr, runErr error) error {
+	if writeErr != nil {
+		printSummary(env, sum, rf.out, rf.speed)
+		return fmt.Errorf("replay: write the results to %s: %w (the replay was stopped; the file holds the results written before; free space on its disk or write elsewhere with -o)", rf.out, writeErr)
 	}
-	if *jsonOut {
+	if rf.jsonOut {
 		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(sum)
 	} else {
-		printSummary(env, sum, *out, *speed)
+		printSummary(env, sum, rf.out, rf.speed)
 	}
 	if sum.BehindSchedule {
 		fmt.Fprintf(env.stderr, "pgrehearse: warning: the replay fell behind schedule: %s\n", sum.Diagnosis)
+	}
+	printConnections(env, sum)
+	var ue *replay.UnreachableError
+	if errors.As(runErr, &ue) {
+		return fmt.Errorf("replay: %w; the replay was stopped, and the results written until then are in %s (compare calls them INCONCLUSIVE). Check that the target is up, or give it longer with --unreachable-after", ue, rf.out)
 	}
 	return runErr
 }
 
 // checkTarget refuses a hot standby unless the replay is read-only
 // (writes would fail there and measure nothing), and the production
-// cluster itself when the workload recorded its system_identifier.
-func checkTarget(ctx context.Context, cfg *pgconn.Config, readOnly bool, baselineID string, allowSame bool) (time.Duration, error) {
+// cluster itself when the workload recorded its system_identifier. It
+// measures the round trip, and asks the connection limit and whether a
+// pooler is in front of the server.
+func checkTarget(ctx context.Context, cfg *pgconn.Config, readOnly bool, baselineID string, allowSame bool) (*targetInfo, error) {
 	c, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return 0, fmt.Errorf("replay: connect to the target: %w (check --target, and that the server accepts connections)", err)
+		return nil, fmt.Errorf("replay: connect to the target: %w (check --target, and that the server accepts connections)", err)
 	}
 	defer c.Close(ctx)
 	res, err := c.Exec(ctx, "SELECT pg_is_in_recovery()").ReadAll()
 	if err != nil {
-		return 0, fmt.Errorf("replay: query the target: %w", err)
+		return nil, fmt.Errorf("replay: query the target: %w", err)
 	}
 	if len(res) == 1 && len(res[0].Rows) == 1 && strings.HasPrefix(string(res[0].Rows[0][0]), "t") && !readOnly {
-		return 0, usagef("replay: the target is in recovery (a standby); replay writes, so point --target at a primary, or pass --read-only for a read-only workload")
+		return nil, usagef("replay: the target is in recovery (a standby); replay writes, so point --target at a primary, or pass --read-only for a read-only workload")
 	}
 	if baselineID != "" && !allowSame {
 		id, err := querySystemIdentifier(ctx, c)
 		if err == nil && id == baselineID {
-			return 0, usagef("replay: the target is the cluster the log came from (system_identifier %s): replaying would write production's statements into production again. Point --target at the candidate, or pass --allow-same-system if this really is a scratch copy", id)
+			return nil, usagef("replay: the target is the cluster the log came from (system_identifier %s): replaying would write production's statements into production again. Point --target at the candidate, or pass --allow-same-system if this really is a scratch copy", id)
 		}
+	}
+	ti := &targetInfo{}
+	ti.limits(ctx, c)
+	if ti.pooler, err = detectPooler(ctx, cfg, c); err != nil {
+		return nil, err
 	}
 	// The round trip, for compare to set client-side latencies beside
 	// the log's server-side durations.
@@ -250,11 +192,11 @@ func checkTarget(ctx context.Context, cfg *pgconn.Config, readOnly bool, baselin
 		}
 		rtts = append(rtts, time.Since(t0))
 	}
-	if len(rtts) == 0 {
-		return 0, nil
+	if len(rtts) > 0 {
+		slices.Sort(rtts)
+		ti.rtt = rtts[len(rtts)/2]
 	}
-	slices.Sort(rtts)
-	return rtts[len(rtts)/2], nil
+	return ti, nil
 }
 
 // missingWhy lists the reasons production errors were not reproduced.

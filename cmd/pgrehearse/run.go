@@ -56,6 +56,7 @@ func runRun(ctx context.Context, env *environment, args []string) error {
 	dir := fs.String("dir", "", "directory for the workload, results, samples, comparison and reports (default rehearsal-DATE-TIME)")
 	speed := fs.Float64("speed", 1, "replay speed")
 	jump := fs.Bool("jump", false, "skip idle gaps in the replay")
+	unnamed := fs.Bool("unnamed", false, "send named prepared statements unnamed (needed through a transaction pooler; see replay --unnamed)")
 	var lf logFlags
 	lf.register(fs)
 	var cf compareFlags
@@ -93,8 +94,14 @@ func runRun(ctx context.Context, env *environment, args []string) error {
 		return usagef("run: --target: %v", err)
 	}
 	// An unreachable target is found now, not after parsing the log.
-	if _, err := checkTarget(ctx, cfg, false, "", true); err != nil {
+	ti, err := checkTarget(ctx, cfg, false, "", true)
+	if err != nil {
 		return fmt.Errorf("run: %w", err)
+	}
+	// Through a transaction pooler, --unnamed is decided now, not after
+	// the parse.
+	if err := ti.pooler.check(env, *unnamed, 0); err != nil {
+		return err
 	}
 	if *dir == "" {
 		*dir = "rehearsal-" + time.Now().Format("20060102-150405")
@@ -129,6 +136,9 @@ func runRun(ctx context.Context, env *environment, args []string) error {
 	replayArgs := []string{"--target", *target, "-o", results, "--speed", strconv.FormatFloat(*speed, 'g', -1, 64)}
 	if *jump {
 		replayArgs = append(replayArgs, "--jump")
+	}
+	if *unnamed {
+		replayArgs = append(replayArgs, "--unnamed")
 	}
 	// A pg:DSN candidate is sampled by the replay itself; compare then
 	// reads the samples file it recorded.

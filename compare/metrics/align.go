@@ -59,9 +59,11 @@ func Align(s *Series, start time.Time, period time.Duration, speed float64, warm
 // overlap: a point stamped before the window that covers its start is
 // the window's first period, not dropped, and a window shorter than the
 // source's period still gets that one period. Peak metrics count whole
-// wherever they overlap. Empty buckets are left out. Points in the first
-// warmup of workload time stay in the series but not in Points:
-// connection pools, caches and JIT are still settling there.
+// wherever they overlap. Empty buckets are left out, and so are points
+// whose value is NaN or ±Inf (Prometheus returns them where it has no
+// value): averaged in, one would make the whole figure NaN. Points in
+// the first warmup of workload time stay in the series but not in
+// Points: connection pools, caches and JIT are still settling there.
 func AlignWindow(s *Series, w Window, period time.Duration, speed float64, warmup time.Duration) Aligned {
 	if speed <= 0 {
 		speed = 1
@@ -88,8 +90,13 @@ func AlignWindow(s *Series, w Window, period time.Duration, speed float64, warmu
 		sums[k] += v * wt
 		weights[k] += wt
 	}
+	unusable := 0
 	for _, p := range s.Points {
 		v := p.V
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			unusable++
+			continue
+		}
 		if Rate[s.Metric] {
 			v /= speed
 		}
@@ -124,6 +131,9 @@ func AlignWindow(s *Series, w Window, period time.Duration, speed float64, warmu
 			}
 			add(k, v, wt)
 		}
+	}
+	if unusable > 0 {
+		a.Caveats = append(a.Caveats, fmt.Sprintf("%d of the source's %d points were NaN or ±Inf (no value there) and were left out", unusable, len(s.Points)))
 	}
 	slices.Sort(keys)
 	for _, k := range keys {

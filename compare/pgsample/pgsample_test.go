@@ -199,3 +199,19 @@ func BenchmarkSampleServerTime(b *testing.B) {
 	}
 	b.ReportMetric(total/float64(b.N), "server-ms/sample")
 }
+
+// TestReadFileRejectsNoInterval: a samples file whose header has no
+// interval (0) is refused with a message, not read into series of no
+// period.
+func TestReadFileRejectsNoInterval(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.jsonl")
+	os.WriteFile(path, []byte(`{"header":{"format":"pgrehearse-samples","version":2,"target":"t","server_version_num":150000,"interval_ms":0,"started":"2026-11-22T12:00:00Z"}}`+"\n"+
+		`{"t":"2026-11-22T12:00:01Z","commits":1}`+"\n"+`{"t":"2026-11-22T12:00:02Z","commits":5}`+"\n"), 0o600)
+	_, err := ReadFile(path)
+	if err == nil || !strings.Contains(err.Error(), "interval_ms is 0") || !strings.Contains(err.Error(), path) {
+		t.Errorf("err %v", err)
+	}
+	if _, err := (&Source{Path: path}).Fetch(context.Background(), metrics.Window{Start: time.Unix(0, 0), End: time.Now()}); err == nil {
+		t.Errorf("a source read a file without an interval")
+	}
+}

@@ -50,6 +50,11 @@ func ReadFile(path string) (*File, error) {
 			if h.Header.Version > FormatVersion {
 				return nil, fmt.Errorf("read samples %s: version %d is newer than this pgrehearse reads (%d): upgrade pgrehearse", path, h.Header.Version, FormatVersion)
 			}
+			if h.Header.IntervalMS <= 0 {
+				// Every rate is per interval: a file without one can
+				// not be read into series.
+				return nil, fmt.Errorf("read samples %s: the header's interval_ms is %d: not a samples file pgrehearse sample wrote whole; sample again", path, h.Header.IntervalMS)
+			}
 			out.Header = *h.Header
 			continue
 		}

@@ -215,8 +215,10 @@ func (s *Source) rangeQuery(ctx context.Context, expr string, start, end time.Ti
 			}
 			f, err := strconv.ParseFloat(sv, 64)
 			if err != nil {
-				continue // NaN, Inf are skipped rather than averaged in
+				continue // not a number at all
 			}
+			// NaN and ±Inf parse; metrics.AlignWindow leaves them out
+			// rather than averaging them in, and says how many.
 			out = append(out, metrics.Point{T: time.UnixMilli(int64(t * 1000)).UTC(), V: f})
 		}
 	}

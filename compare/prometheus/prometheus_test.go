@@ -22,8 +22,11 @@ import (
 type fakeProm struct {
 	token     string
 	maxPoints int
-	mu        sync.Mutex
-	exprs     []string
+	// gaps answers every third point NaN and every fifth +Inf, as
+	// Prometheus does where an expression has no value.
+	gaps  bool
+	mu    sync.Mutex
+	exprs []string
 }
 
 func (f *fakeProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -55,8 +58,15 @@ func (f *fakeProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var values [][2]any
-	for t := start; t <= end+1e-9; t += step {
-		values = append(values, [2]any{t, strconv.Itoa(len(q))})
+	for i, t := 0, start; t <= end+1e-9; i, t = i+1, t+step {
+		v := strconv.Itoa(len(q))
+		switch {
+		case f.gaps && i%3 == 1:
+			v = "NaN"
+		case f.gaps && i%5 == 2:
+			v = "+Inf"
+		}
+		values = append(values, [2]any{t, v})
 	}
 	json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": map[string]any{"resultType": "matrix",
 		"result": []any{map[string]any{"metric": map[string]string{"instance": "db:9100"}, "values": values}}}})
@@ -122,5 +132,39 @@ func TestErrors(t *testing.T) {
 	}
 	if _, err := New(metrics.Spec{Kind: "prometheus", Arg: srv.URL, Options: map[string]string{}}); err == nil {
 		t.Errorf("New without instance accepted")
+	}
+}
+
+// TestNaNFromPrometheus: NaN and +Inf values from Prometheus reach the
+// series, and aligning leaves them out: the statistics are numbers.
+func TestNaNFromPrometheus(t *testing.T) {
+	f := &fakeProm{maxPoints: 11000, gaps: true}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	sp, err := metrics.ParseSpec("prometheus:" + srv.URL + ",instance=db:9100,step=1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	w := metrics.Window{Start: start, End: start.Add(time.Minute)}
+	set, err := s.Fetch(context.Background(), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := set.Get(metrics.CPU)
+	if sr == nil {
+		t.Fatal("no cpu series")
+	}
+	a := metrics.AlignWindow(sr, w, time.Second, 1, 0)
+	st := metrics.Summarize(a.Points())
+	if st.N == 0 || st.N >= len(sr.Points) || st.Mean != st.Max || st.Mean <= 0 {
+		t.Errorf("stats %+v of %d points", st, len(sr.Points))
+	}
+	if !strings.Contains(strings.Join(a.Caveats, " "), "NaN or ±Inf") {
+		t.Errorf("caveats %q", a.Caveats)
 	}
 }

@@ -21,6 +21,7 @@ type running struct {
 	ex    Executor
 	sink  func(*Result)
 	watch *watcher
+	sync  *syncer
 
 	speed   float64
 	started time.Time
@@ -127,6 +128,7 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, options Options, sin
 	st.Stalls, st.SpilledBytes = rp.stalls, rp.spilled
 	rp.mu.Unlock()
 	st.LockWaits = rp.watch.summary()
+	st.Sync = rp.sync.summary()
 	if readErr != nil {
 		return st, fmt.Errorf("read workload: %w", readErr)
 	}
@@ -156,6 +158,7 @@ func newRunning(r *parse.Reader, ex Executor, opt Options, sink func(*Result)) *
 		rp.base = max(rp.base, opt.Begin.UnixMicro())
 	}
 	rp.watch = newWatcher(rp)
+	rp.sync = newSyncer(opt.Sync, rp.speed, rp.warn, rp.watch)
 	return rp
 }
 

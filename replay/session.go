@@ -38,6 +38,8 @@ type session struct {
 // loop runs the session's events until its queue ends or ctx does.
 func (ss *session) loop(ctx, execCtx context.Context) {
 	rp := ss.rp
+	rp.sync.open(ss.s.ID)
+	defer rp.sync.close(ss.s.ID)
 	defer func() {
 		rp.addMem(-ss.q.drop())
 		ss.closeConn(context.WithoutCancel(ctx))
@@ -151,6 +153,7 @@ func (ss *session) run(ctx, execCtx context.Context, unit []*parse.Event) {
 // records a result for each.
 func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Event) {
 	rp := ss.rp
+	sw := rp.sync.wait(ctx, ss.s.ID, unit)
 	due := rp.at(unit[0].Time)
 	cause := CauseReplayer
 	switch {
@@ -188,6 +191,7 @@ func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Eve
 		tmu.Unlock()
 	})
 	results, send, outs := ss.prepare(unit, started, cause)
+	rp.sync.note(results, sw)
 	if len(send) > 0 {
 		ss.since.Store(started.UnixNano())
 		ss.conn.Run(uctx, send, outs)
@@ -216,6 +220,7 @@ func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Eve
 		rp.sink(res)
 		ss.statements++
 	}
+	rp.sync.done(ss.s.ID, unit, results)
 	if ss.conn != nil && !ss.conn.Alive() && ctx.Err() == nil {
 		// The connection is gone (a killed backend, a restarted target,
 		// a network fault).

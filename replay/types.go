@@ -109,6 +109,9 @@ type Result struct {
 	// BlockedBy names who held the lock this statement waited for on the
 	// target, when the target said.
 	BlockedBy string
+	// Sync is how long the statement waited for other sessions under
+	// --sync before it was sent (sync.go).
+	Sync SyncWait
 	Outcome
 }
 
@@ -118,6 +121,9 @@ const (
 	CauseLock     = "lock"
 	CauseConnect  = "connect"
 	CauseReplayer = "replayer"
+	// CauseSync: it waited (--sync) for another session to get as far as
+	// it had in production.
+	CauseSync = "sync"
 )
 
 // Lateness is how long after its scheduled time the statement started.
@@ -168,6 +174,8 @@ type Options struct {
 	// target to see whether they wait for a lock (Executor must be an
 	// Inspector). Default 1s; negative turns it off.
 	WatchEvery time.Duration
+	// Sync orders contended sessions by production's commits (sync.go).
+	Sync SyncOptions
 }
 
 // Live holds figures of a running replay for a progress line or a metrics
@@ -210,6 +218,8 @@ type Stats struct {
 	// the waits for locks the target reported, by blocker.
 	Stalls    []Stall
 	LockWaits []LockWait
+	// Sync sums up the waits of --sync.
+	Sync *SyncSummary
 }
 
 // Stall is a session whose backlog outgrew its share of memory because

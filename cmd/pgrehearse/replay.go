@@ -44,6 +44,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	memBudget := fs.Int("memory-budget", 256, "MB of memory for statements waiting for their session; a stalled session's backlog beyond its share goes to disk")
 	readAhead := fs.Duration("read-ahead", 0, "how far ahead of the schedule (workload time) to read (default: the workload's reorder window + 1s)")
 	spillDir := fs.String("spill-dir", "", "directory for stalled sessions' backlogs (default: the system's temp directory)")
+	syncMode := fs.String("sync", string(replay.DefaultSync), "order contended sessions by production's commits: objects (wait for the transactions that touched the same relations), commit (for every transaction), off")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,6 +54,10 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	}
 	if *speed <= 0 {
 		return usagef("replay: --speed must be positive")
+	}
+	mode, err := replay.ParseSyncMode(*syncMode)
+	if err != nil {
+		return usagef("replay: %v", err)
 	}
 	var shardI, shardN int
 	if *shard != "" {
@@ -202,7 +207,8 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintf(env.stderr, "pgrehearse: warning: %s\n", msg)
 	}
 	opts := replay.Options{Speed: *speed, IncludeSystem: *includeSystem, Live: live, Begin: window.Begin, End: window.End, Jump: *jump,
-		MemoryBudget: int64(*memBudget) << 20, ReadAhead: *readAhead, SpillDir: *spillDir, Warn: warn}
+		MemoryBudget: int64(*memBudget) << 20, ReadAhead: *readAhead, SpillDir: *spillDir, Warn: warn,
+		Sync: replay.SyncOptions{Mode: mode}}
 	st, runErr := replay.Run(ctx, r, ex, opts, rw.Add)
 	ex.Close(context.WithoutCancel(ctx))
 	stopProgress()
@@ -222,6 +228,9 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintf(env.stderr, "errors: %d on the target; of production's %d, %d reproduced, %d missing%s; %d new\n",
 			sum.Errors, sum.ProductionErrors, sum.Reproduced, sum.ProductionErrors-sum.Reproduced, missingWhy(sum.Missing), sum.NewErrors)
 		fmt.Fprintf(env.stderr, "took %.1f s for %.1f s of workload at speed %g; replayer CPU %.1f s\n", sum.DurationS, sum.ScheduledS, *speed, sum.ReplayerCPUS)
+		if y := sum.Sync; y != nil && y.Mode != string(replay.SyncOff) {
+			fmt.Fprintf(env.stderr, "sync %s: %d statements waited for other sessions, %.1f s in all (longest %.0f ms); %d went on at the bound\n", y.Mode, y.Waited, y.WaitS, y.MaxWaitMS, y.TimedOut)
+		}
 	}
 	if sum.BehindSchedule {
 		fmt.Fprintf(env.stderr, "pgrehearse: warning: the replay fell behind schedule: %s\n", sum.Diagnosis)

@@ -96,6 +96,8 @@ type Fidelity struct {
 	// statements waited for on the target.
 	Stalls    []replay.Stall    `json:"stalls,omitempty"`
 	LockWaits []replay.LockWait `json:"lock_waits,omitempty"`
+	// Sync is what replay --sync did (syncfidelity.go); nil without it.
+	Sync *SyncFidelity `json:"sync,omitempty"`
 }
 
 // Metric is one cluster metric side by side.

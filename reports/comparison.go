@@ -103,6 +103,7 @@ func layout(c *compare.Comparison, o Options) []section {
 		{"pipelined (one Sync for several)", num(f.Pipelined), ""},
 	}})
 	fid.notes = append(fid.notes, f.Diagnosis...)
+	syncFidelity(f, &fid)
 	if f.Retyped > 0 {
 		fid.notes = append(fid.notes, fmt.Sprintf("%s statements were prepared again with parameter types declared (text): the target could not infer them from the logged values, which production's client had typed.", num(f.Retyped)))
 	}

@@ -151,8 +151,9 @@ const maxHolders = 8
 // lockRef is one wait production logged: the holder's statement the
 // waiter must follow on the target.
 type lockRef struct {
-	// holder is what the holder session had begun last when the wait
-	// began, nil when the log did not show it.
+	// on is the holder session; holder what it had begun last when the
+	// wait began, nil when the log did not show it.
+	on     *session
 	holder *pending
 	// waitStart is when the wait began (µs); prec the log's time
 	// resolution, within which two stamps can not be ordered.
@@ -186,15 +187,15 @@ func (a *assembler) lockMessage(e *logentry.Entry, msg []byte) {
 	if m.XID != 0 {
 		holders = append(holders, a.sy.xids.get(m.XID))
 	}
-	if !a.lockWait(s, holders, waitStart, prec) {
+	if !a.lockWait(s, holders, waitStart, prec, false) {
 		a.sum.LockWaitsUnresolved++
 	}
 }
 
 // lockWait notes that a statement of session s began at waitStart to wait
 // for locks the holders' sessions held. It reports whether any holder was
-// known.
-func (a *assembler) lockWait(s *session, holders []*session, waitStart, prec int64) bool {
+// known. Only the first wait of a statement counts, unless always.
+func (a *assembler) lockWait(s *session, holders []*session, waitStart, prec int64, always bool) bool {
 	var hs []*session
 	for _, h := range holders {
 		if h != nil && h != s && !h.ended && !slices.Contains(hs, h) {
@@ -204,20 +205,14 @@ func (a *assembler) lockWait(s *session, holders []*session, waitStart, prec int
 	if len(hs) == 0 {
 		return false
 	}
-	// The waiting statement: the session's last one while it runs (a log
-	// of statements), else the next one read (a log of durations writes a
-	// statement when it ends).
-	list := &s.sy.locks
-	if w := s.last; w != nil && s.lastOpen && !w.written && w.time <= waitStart+prec {
-		list = &w.sy.locks
-	}
-	if len(*list) > 0 && waitStart > (*list)[0].waitStart+prec {
+	list := s.waitList(waitStart + prec)
+	if !always && len(*list) > 0 && waitStart > (*list)[0].waitStart+prec {
 		// A later wait of the same statement: it was queued already, and
 		// what it met then follows from the first.
 		return true
 	}
 	for _, h := range hs {
-		lr := &lockRef{waitStart: waitStart, prec: prec, holder: h.sy.latestBy(waitStart + prec)}
+		lr := &lockRef{on: h, waitStart: waitStart, prec: prec, holder: h.sy.latestBy(waitStart + prec)}
 		if lr.holder == nil || lr.holder.ev.Duration >= 0 && lr.holder.time+lr.holder.ev.Duration <= waitStart {
 			// The holder may have been running a statement its log
 			// writes only when it ends: the next one read.
@@ -246,12 +241,40 @@ func (a *assembler) syncDeadlock(victim *session, e *logentry.Entry, state strin
 	if state != "40P01" || e.PID == 0 {
 		return
 	}
+	prec := max(e.TimePrecision, 1)
+	mine := *victim.waitList(e.Time + prec)
 	for _, pid := range deadlockWaiters(e.Detail) {
-		if pid == e.PID {
+		w := a.sy.pids.get(pid)
+		if pid == e.PID || w == nil {
 			continue
 		}
-		if w := a.sy.pids.get(pid); w != nil {
-			a.lockWait(w, []*session{victim}, e.Time, max(e.TimePrecision, 1))
+		// The victim waited for what w held, not for the statement w
+		// waits in: that began to wait after it.
+		for _, lr := range mine {
+			if lr.on == w {
+				w.sy.unwatch(lr)
+			}
+		}
+		a.lockWait(w, []*session{victim}, e.Time, prec, true)
+	}
+}
+
+// waitList is where the waits of the statement a session runs at time t
+// go: its last one while it runs (a log of statements), else the next one
+// read (a log of durations writes a statement when it ends).
+func (s *session) waitList(t int64) *[]*lockRef {
+	if w := s.last; w != nil && s.lastOpen && !w.written && w.time <= t {
+		return &w.sy.locks
+	}
+	return &s.sy.locks
+}
+
+// unwatch keeps lr's holder what it is.
+func (ss *syncSession) unwatch(lr *lockRef) {
+	for i, w := range ss.watchers {
+		if w == lr {
+			ss.watchers = append(ss.watchers[:i], ss.watchers[i+1:]...)
+			return
 		}
 	}
 }

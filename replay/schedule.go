@@ -158,7 +158,7 @@ func newRunning(r *parse.Reader, ex Executor, opt Options, sink func(*Result)) *
 		rp.base = max(rp.base, opt.Begin.UnixMicro())
 	}
 	rp.watch = newWatcher(rp)
-	rp.sync = newSyncer(opt.Sync, rp.speed, rp.warn, rp.watch)
+	rp.sync = newSyncer(opt, rp.speed, rp.warn, rp.watch)
 	return rp
 }
 

@@ -113,6 +113,9 @@ type SyncWait struct {
 type syncer struct {
 	opt   SyncOptions
 	speed float64
+	// begin is the replay window's start (--begin, µs), 0 when none: a
+	// statement before it is not replayed, so nobody waits for it.
+	begin int64
 	warn  func(string, ...any)
 
 	// watch knows the sessions' backends and asks the target who blocks
@@ -145,7 +148,12 @@ type syncTally struct {
 
 const maxSyncWarnings = 10
 
-func newSyncer(opt SyncOptions, speed float64, warn func(string, ...any), w *watcher) *syncer {
+func newSyncer(o Options, speed float64, warn func(string, ...any), w *watcher) *syncer {
+	opt := o.Sync
+	var begin int64
+	if !o.Begin.IsZero() {
+		begin = o.Begin.UnixMicro()
+	}
 	if opt.Mode == "" {
 		opt.Mode = DefaultSync
 	}
@@ -168,7 +176,7 @@ func newSyncer(opt SyncOptions, speed float64, warn func(string, ...any), w *wat
 	if opt.CycleEvery <= 0 {
 		opt.CycleEvery = 5 * time.Millisecond
 	}
-	return &syncer{opt: opt, speed: speed, warn: warn, watch: w, sessions: map[uint64]*syncState{}, tally: map[uint64]*syncTally{},
+	return &syncer{opt: opt, speed: speed, begin: begin, warn: warn, watch: w, sessions: map[uint64]*syncState{}, tally: map[uint64]*syncTally{},
 		gates: map[uint64]uint64{}}
 }
 
@@ -224,7 +232,7 @@ func (y *syncer) wait(ctx context.Context, self uint64, unit []*parse.Event) Syn
 	var on map[uint64]time.Duration
 	start := time.Now()
 	for _, ref := range y.refs(unit) {
-		if ref.Session == self {
+		if ref.Session == self || y.begin != 0 && unit[0].Time-ref.GapUS < y.begin {
 			continue
 		}
 		t0 := time.Now()

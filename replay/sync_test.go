@@ -198,6 +198,12 @@ func (c *lockConn) Alive() bool { return true }
 // results by session letter and the warnings.
 func fakeSyncRun(t *testing.T, data []byte, x *lockExec, mode SyncMode) (map[byte][]*Result, *Stats, []string) {
 	t.Helper()
+	return fakeSyncRunFrom(t, data, x, mode, time.Time{})
+}
+
+// fakeSyncRunFrom is fakeSyncRun of the window from begin on.
+func fakeSyncRunFrom(t *testing.T, data []byte, x *lockExec, mode SyncMode, begin time.Time) (map[byte][]*Result, *Stats, []string) {
+	t.Helper()
 	r, err := parse.NewReader(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +212,7 @@ func fakeSyncRun(t *testing.T, data []byte, x *lockExec, mode SyncMode) (map[byt
 	var mu sync.Mutex
 	got := map[byte][]*Result{}
 	var warns []string
-	opt := Options{Speed: 1, Sync: SyncOptions{Mode: mode}, Warn: func(s string) {
+	opt := Options{Speed: 1, Begin: begin, Sync: SyncOptions{Mode: mode}, Warn: func(s string) {
 		mu.Lock()
 		warns = append(warns, s)
 		mu.Unlock()
@@ -371,6 +377,21 @@ func TestSyncCycle(t *testing.T) {
 		}
 		if o := strings.Join(x.order, " "); o != "b:t/2 b:u/1 a:t/2 a:t/1" {
 			t.Errorf("rows locked in the order %s", o)
+		}
+	})
+}
+
+// TestSyncWindow: in a replay of a window (--begin), a statement before
+// it is not replayed, and is not waited for.
+func TestSyncWindow(t *testing.T) {
+	data := contended(t, "t")
+	synctest.Test(t, func(t *testing.T) {
+		x := newLockExec()
+		begin := time.Date(2026, 11, 22, 12, 0, 0, 3_000_000, time.UTC)
+		got, st, warns := fakeSyncRunFrom(t, data, x, SyncCommit, begin)
+		b := got['b'][0]
+		if b.Sync.Wait != 0 || b.Lateness() > time.Millisecond || st.Sync.TimedOut != 0 || len(warns) != 0 || len(got['a']) != 0 {
+			t.Errorf("b: sync %+v, lateness %v, warnings %q; a ran %d statements", b.Sync, b.Lateness(), warns, len(got['a']))
 		}
 	})
 }

@@ -120,6 +120,8 @@ type Fidelity struct {
 	// unnamed ones (replay --unnamed, through a transaction pooler): a
 	// protocol change, each planned afresh.
 	Unnamed int64 `json:"unnamed,omitempty"`
+	// Sync is what replay --sync did (syncfidelity.go); nil without it.
+	Sync *SyncFidelity `json:"sync,omitempty"`
 }
 
 // Metric is one cluster metric side by side.

@@ -140,6 +140,7 @@ func (rs *replays) summary(path string, sum *replay.Summary, fid *Fidelity) {
 	fid.DurationS = max(fid.DurationS, sum.DurationS)
 	fid.Stalls = append(fid.Stalls, sum.Stalls...)
 	fid.LockWaits = append(fid.LockWaits, sum.LockWaits...)
+	addSync(fid, sum.Sync)
 	if enc, ok := sum.Histograms["lateness"]; ok {
 		if raw, err := base64.StdEncoding.DecodeString(enc); err == nil {
 			if hh, err := hdrhistogram.Decode(raw); err == nil {

@@ -57,6 +57,9 @@ type assembler struct {
 	// latter a failed statement has no entry but its error's STATEMENT.
 	sawLogStatement bool
 	sawDurationText bool
+
+	// sy orders commits and lock waits for replay --sync (commits.go).
+	sy syncBook
 }
 
 type session struct {
@@ -93,6 +96,8 @@ type session struct {
 	// execution fails, the log has only the error, with $n placeholders,
 	// and the bind entry is where its name and parameters are.
 	bound *boundStmt
+	// sy is its transaction state for replay --sync (commits.go).
+	sy syncSession
 }
 
 type boundStmt struct {
@@ -109,6 +114,7 @@ type pending struct {
 	ev      Event
 	written bool
 	index   int
+	sy      stmtSync
 }
 
 // queue orders held events by (time, seq). Log entries arrive almost in
@@ -395,6 +401,8 @@ func (a *assembler) add(e *logentry.Entry, src int) {
 		a.endSession(s, t)
 	case bytes.HasPrefix(msg, msgAuthentic):
 		// identity lines add nothing replay needs
+	case bytes.HasPrefix(msg, lockProcess):
+		a.lockMessage(e, msg)
 	default:
 		s := a.lookup(e, false)
 		if s == nil && len(e.User) == 0 && len(e.Database) == 0 {
@@ -535,6 +543,7 @@ func (a *assembler) addStatement(e *logentry.Entry, proto Protocol, name string,
 	if proto == Simple && p.ev.Skip == Replayable && isCopyFromStdin(text) {
 		p.ev.Skip = SkipCopyFromStdin
 	}
+	a.syncCreated(s, p)
 	s.last = p
 	s.lastOpen = dur < 0
 	s.accumulate = false
@@ -677,6 +686,7 @@ func (a *assembler) addError(e *logentry.Entry) {
 	if e.Severity == logentry.SeverityFatal && s.stmts == 0 {
 		s.failed = true
 	}
+	a.syncDeadlock(s, e, se.SQLState)
 	tag := e.CommandTag
 	atParse := bytes.Equal(tag, []byte("PARSE")) || bytes.Equal(tag, []byte("BIND"))
 	if a.sawDurationText && !a.sawLogStatement && len(e.Query) > 0 && !atParse &&
@@ -715,6 +725,7 @@ func (a *assembler) addError(e *logentry.Entry) {
 		}
 		if !p.written {
 			p.ev.Err = se
+			p.sy.failedAt = e.Time
 			if dur >= 0 {
 				p.ev.Duration = dur
 			}
@@ -869,6 +880,7 @@ func (a *assembler) emit(p *pending) {
 		if p.ev.Pipelined {
 			a.sum.Pipelined++
 		}
+		a.syncStatement(s, p)
 		a.w.statement(s.id, p.time, &p.ev)
 		a.countStatement(s, p)
 	case Error:
@@ -883,6 +895,9 @@ func (a *assembler) emit(p *pending) {
 		a.write(p.time)
 		if p.ev.Text != "" {
 			p.ev.Fingerprint, _ = a.fps.Lookup(p.ev.Text)
+		}
+		if sid != 0 {
+			a.syncError(s, p)
 		}
 		a.w.errorEvent(sid, p.time, &p.ev)
 	case SessionEnd:

@@ -404,6 +404,9 @@ func (r *Reader) decodeStatement(d *dec, size int) (*Event, error) {
 	ev.Pipelined = flags&stPipelined != 0
 	ev.Continued = flags&stContinued != 0
 	r.readTx(d, ev, flags&stFingerprint != 0, flags&stVXID != 0, flags&stXID != 0)
+	if flags&stSync != 0 {
+		ev.Sync = d.readSync()
+	}
 	return ev, nil
 }
 

@@ -154,6 +154,7 @@ const (
 	stXID
 	stPipelined
 	stContinued
+	stSync
 )
 
 // Error frame flag bits (version 2).
@@ -233,6 +234,9 @@ func (w *writer) statement(sid uint64, t int64, ev *Event) {
 	if ev.Continued {
 		flags |= stContinued
 	}
+	if !ev.Sync.empty() {
+		flags |= stSync
+	}
 	b = binary.AppendUvarint(b, flags)
 	b = binary.AppendUvarint(b, text)
 	if ev.Protocol == Named {
@@ -253,6 +257,9 @@ func (w *writer) statement(sid uint64, t int64, ev *Event) {
 		b = appendError(b, ev.Err, errMsg)
 	}
 	b = appendTx(b, ev)
+	if flags&stSync != 0 {
+		b = appendSync(b, ev.Sync)
+	}
 	w.frame(frameStmt, b)
 	w.buf = b[:0]
 }

@@ -235,6 +235,9 @@ type Event struct {
 	// follows, when the parser knew it in time: replay then waits for the
 	// rest of the pipeline before it sends any of it.
 	Continued bool
+	// Sync names the statements of other sessions this one waits for
+	// under replay --sync (sync.go); nil when none.
+	Sync *Sync
 	// Step is where an Error event's statement failed, as far as the log
 	// says.
 	Step Step

@@ -49,6 +49,13 @@ type Summary struct {
 	// because it has no virtual transaction ids (%v in log_line_prefix).
 	Pipelined       int64 `json:"pipelined"`
 	GroupingUnknown int64 `json:"grouping_unknown,omitempty"`
+	// Commits counts the ends of transactions that wrote (commits,
+	// rollbacks, failures), the points replay --sync orders sessions by;
+	// LockWaits the waits log_lock_waits reported, LockWaitsUnresolved
+	// those whose holder the log did not show.
+	Commits             int64 `json:"commits"`
+	LockWaits           int64 `json:"lock_waits,omitempty"`
+	LockWaitsUnresolved int64 `json:"lock_waits_unresolved,omitempty"`
 
 	PeakSessions            int64       `json:"peak_concurrent_sessions"`
 	PeakStatementsPerSecond int64       `json:"peak_statements_per_second"`

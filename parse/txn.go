@@ -87,7 +87,7 @@ func blockStatement(in bool, text []byte) bool {
 		return in
 	}
 	w2, _ := word(rest)
-	is := func(w []byte, kw string) bool { return len(w) == len(kw) && strings.EqualFold(string(w), kw) }
+	is := isWord
 	switch {
 	case is(w1, "begin"):
 		return true
@@ -101,6 +101,15 @@ func blockStatement(in bool, text []byte) bool {
 		return in && !is(w2, "transaction")
 	}
 	return in
+}
+
+// isWord reports whether w is the keyword kw (lower case), in any case.
+func isWord(w []byte, kw string) bool { return len(w) == len(kw) && strings.EqualFold(string(w), kw) }
+
+// lowerWord is word in lower case, for lookups in maps of keywords.
+func lowerWord(b []byte) (string, []byte) {
+	w, rest := word(b)
+	return strings.ToLower(string(w)), rest
 }
 
 // word returns the first word of b, after spaces and comments, and what

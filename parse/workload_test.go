@@ -50,6 +50,13 @@ func writeSample(t testing.TB, compress bool, slots int) ([]byte, []*Event) {
 		if i >= 6 {
 			ev.VXID, ev.XID, ev.Pipelined, ev.Continued = VXID{Backend: 7, Local: 178}, uint64(10135*(i-6)), i > 6, i < 9
 		}
+		if i == 7 {
+			ev.Sync = &Sync{AfterCommit: []Ref{{Session: 2, Index: 40, From: 37, GapUS: 1500}},
+				AfterLocks: []Ref{{Session: 3, Index: 9, From: 9, Sent: true}, {Session: 2, Index: 41, From: 37, GapUS: 3}}}
+		}
+		if i == 8 {
+			ev.Sync = &Sync{AfterObjects: []Ref{{Session: 2, Index: 1 << 20, From: 0, GapUS: 1 << 40}}}
+		}
 		w.statement(1, ev.Time, ev)
 		want = append(want, ev)
 	}

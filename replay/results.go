@@ -118,6 +118,9 @@ type Summary struct {
 	SpilledMB    float64    `json:"spilled_mb,omitempty"`
 	Stalls       []Stall    `json:"stalls,omitempty"`
 	LockWaits    []LockWait `json:"lock_waits,omitempty"`
+	// Sync sums up the waits of --sync: how many statements waited for
+	// other sessions, how long, and how many went on at the bound.
+	Sync *SyncSummary `json:"sync,omitempty"`
 	// Histograms holds the lateness and latency histograms (µs), HDR V2
 	// compressed encoding in base64.
 	Histograms map[string]string `json:"histograms,omitempty"`
@@ -157,7 +160,7 @@ type ResultsWriter struct {
 	// memory stays flat however many statements run, and shards merge.
 	lateness, latency *hdrhistogram.Histogram
 	late100           int64
-	lateBy            [4]int64
+	lateBy            [len(causes)]int64
 	sum               Summary
 	// flushed is when the stream was last flushed: a crash loses at most
 	// a second of results. lines counts the lines written.
@@ -167,7 +170,7 @@ type ResultsWriter struct {
 	maxConn int
 }
 
-var causes = [...]string{CauseTarget, CauseLock, CauseConnect, CauseReplayer}
+var causes = [...]string{CauseTarget, CauseLock, CauseConnect, CauseReplayer, CauseSync}
 
 // NewResultsWriter writes the header to w.
 func NewResultsWriter(w io.Writer, h ResultsHeader) (*ResultsWriter, error) {
@@ -337,6 +340,7 @@ func appendResult(b []byte, r *Result) []byte {
 		b = append(b, `,"blocked_by":`...)
 		b = strconv.AppendQuote(b, r.BlockedBy)
 	}
+	b = appendSyncWait(b, r.Sync)
 	if r.Skipped {
 		b = append(b, `,"skipped":`...)
 		b = strconv.AppendQuote(b, r.SkipReason)
@@ -386,6 +390,7 @@ func (rw *ResultsWriter) Close(st *Stats, interrupted bool) (*Summary, error) {
 	s.PeakQueuedMB = float64(st.PeakQueuedBytes) / (1 << 20)
 	s.SpilledMB = float64(st.SpilledBytes) / (1 << 20)
 	s.Stalls, s.LockWaits = st.Stalls, st.LockWaits
+	s.Sync = st.Sync
 	s.DurationS = st.Finished.Sub(st.Started).Seconds()
 	s.ScheduledS = st.Scheduled.Seconds()
 	s.JumpedS = st.Jumped.Seconds()
@@ -440,6 +445,9 @@ func (s *Summary) diagnose() {
 	lock := s.LateByCause[CauseLock]
 	mine := s.LateByCause[CauseReplayer] + s.LateByCause[CauseConnect]
 	pct := 100 * s.LateOver100ms
+	if s.diagnoseSync(pct) {
+		return
+	}
 	if lock > 0 && lock >= target && lock >= mine {
 		s.Bottleneck = CauseLock
 		who := "another session"

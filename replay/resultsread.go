@@ -30,8 +30,14 @@ type ResultLine struct {
 	Retyped   bool   `json:"retyped,omitempty"`
 	StandIn   bool   `json:"stand_in,omitempty"`
 	BlockedBy string `json:"blocked_by,omitempty"`
-	Skipped   string `json:"skipped,omitempty"`
-	SQLState  string `json:"sqlstate,omitempty"`
+	// SyncUS is how long it waited for other sessions (--sync);
+	// SyncTimeout is set when it went on at the bound, SyncCycle when it
+	// went on because the session it waited for waited for it.
+	SyncUS      int64  `json:"sync_us,omitempty"`
+	SyncTimeout bool   `json:"sync_timeout,omitempty"`
+	SyncCycle   bool   `json:"sync_cycle,omitempty"`
+	Skipped     string `json:"skipped,omitempty"`
+	SQLState    string `json:"sqlstate,omitempty"`
 	// Interrupted: the end of the replay cut the statement short.
 	Interrupted bool `json:"interrupted,omitempty"`
 }

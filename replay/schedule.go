@@ -21,6 +21,7 @@ type running struct {
 	ex    Executor
 	sink  func(*Result)
 	watch *watcher
+	sync  *syncer
 
 	speed   float64
 	started time.Time
@@ -143,6 +144,7 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, options Options, sin
 	st.Stalls, st.SpilledBytes = rp.stalls, rp.spilled
 	rp.mu.Unlock()
 	st.LockWaits = rp.watch.summary()
+	st.Sync = rp.sync.summary()
 	st.RefusedConnections = int(rp.refused.Load())
 	st.ConnectFailures = int(rp.reach.failures.Load())
 	st.PeakConnections = int(rp.peakOpen.Load())
@@ -184,6 +186,7 @@ func newRunning(r *parse.Reader, ex Executor, opt Options, sink func(*Result)) *
 		rp.base = max(rp.base, opt.Begin.UnixMicro())
 	}
 	rp.watch = newWatcher(rp)
+	rp.sync = newSyncer(opt, rp.speed, rp.warn, rp.watch)
 	return rp
 }
 

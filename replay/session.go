@@ -69,6 +69,8 @@ type session struct {
 // loop runs the session's events until its queue ends or ctx does.
 func (ss *session) loop(ctx, execCtx context.Context) {
 	rp := ss.rp
+	rp.sync.open(ss.s.ID)
+	defer rp.sync.close(ss.s.ID)
 	defer func() {
 		rp.addMem(-ss.q.drop())
 		ss.closeConn(context.WithoutCancel(ctx))
@@ -246,6 +248,7 @@ func (ss *session) run(ctx, execCtx context.Context, unit []*parse.Event, due ti
 // records a result for each.
 func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Event, due time.Time) {
 	rp := ss.rp
+	sw := rp.sync.wait(ctx, ss.s.ID, unit)
 	started := time.Now()
 	cause := ss.lateCause(due, started)
 	if ss.conn == nil && ss.lost {
@@ -257,6 +260,7 @@ func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Eve
 	}
 	ss.q.start(started, ss)
 	results, send, outs := ss.prepare(unit, due, started, cause)
+	rp.sync.note(results, sw)
 	if len(send) > 0 {
 		ss.since.Store(started.UnixNano())
 		ss.conn.Run(ss.uctx, send, outs)
@@ -288,6 +292,7 @@ func (ss *session) runStatements(ctx, execCtx context.Context, unit []*parse.Eve
 		rp.sink(res)
 		ss.statements++
 	}
+	rp.sync.done(ss.s.ID, unit, results)
 	clear(results)
 	if ss.conn != nil && !ss.conn.Alive() && ctx.Err() == nil {
 		// The connection is gone (a killed backend, a restarted target,

@@ -116,6 +116,9 @@ type Result struct {
 	// BlockedBy names who held the lock this statement waited for on the
 	// target, when the target said.
 	BlockedBy string
+	// Sync is how long the statement waited for other sessions under
+	// --sync before it was sent (sync.go).
+	Sync SyncWait
 	Outcome
 }
 
@@ -125,6 +128,9 @@ const (
 	CauseLock     = "lock"
 	CauseConnect  = "connect"
 	CauseReplayer = "replayer"
+	// CauseSync: it waited (--sync) for another session to get as far as
+	// it had in production.
+	CauseSync = "sync"
 )
 
 // Lateness is how long after its scheduled time the statement started.
@@ -184,6 +190,8 @@ type Options struct {
 	// the warning given when the target refuses a session with 53300.
 	MaxConnections int
 	PeakSessions   int64
+	// Sync orders contended sessions by production's commits (sync.go).
+	Sync SyncOptions
 }
 
 // Live holds figures of a running replay for a progress line or a metrics
@@ -238,6 +246,8 @@ type Stats struct {
 	// the replay stopped because the target could not be reached.
 	WorkloadError    string
 	UnreachableSince time.Time
+	// Sync sums up the waits of --sync.
+	Sync *SyncSummary
 }
 
 // Stall is a session whose backlog outgrew its share of memory because

@@ -104,6 +104,7 @@ func layout(c *compare.Comparison, o Options) []section {
 	}})
 	fid.notes = append(fid.notes, f.Diagnosis...)
 	fid.notes = append(fid.notes, coverageNotes(f)...)
+	syncFidelity(f, &fid)
 	if f.Retyped > 0 {
 		fid.notes = append(fid.notes, fmt.Sprintf("%s statements were prepared again with parameter types declared (text): the target could not infer them from the logged values, which production's client had typed.", num(f.Retyped)))
 	}

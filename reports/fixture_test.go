@@ -35,6 +35,8 @@ func fixture() *compare.Comparison {
 			Sessions: 38, OriginalSessions: 38, PeakSessions: 21, OriginalPeakActive: 19, ReplayPeakActive: 19, LatenessP99MS: 54.2, LatenessMaxMS: 693, LateShare: 0.0009,
 			DurationS: 362, OriginalS: 360, Pipelined: 1204, Retyped: 3,
 			LockWaits: []replay.LockWait{{BlockedBy: "session 7", Sessions: 3, Statements: 12, MaxS: 0.4}},
+			Sync: &compare.SyncFidelity{Mode: "objects", Waited: 4210, WaitS: 38.5, TimedOut: 2, Cycles: 17, MaxWaitMS: 1000.4,
+				Sessions: []replay.SessionSync{{Session: 12, Waited: 310, WaitS: 4.2, TimedOut: 1, On: []uint64{7, 3}}}},
 		},
 		Latency: compare.Latency{
 			Basis:     "baseline: server-side durations from the log; candidate: client-side latency minus the round trip measured before the replay",

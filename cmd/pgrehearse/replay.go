@@ -70,6 +70,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	if err := ti.pooler.check(env, rf.unnamed, named); err != nil {
 		return err
 	}
+	rf.syncThroughPooler(env, ti.pooler, fs.Changed("sync"))
 	ti.connections(env, peak)
 	if err := rf.waitForStart(ctx, env); err != nil {
 		return err
@@ -115,7 +116,8 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	// the time.
 	opts := replay.Options{Speed: rf.speed, IncludeSystem: rf.includeSystem, Live: live, Begin: rf.window.Begin, End: rf.window.End, Jump: rf.jump,
 		MemoryBudget: budget / 4, ReadAhead: rf.readAhead, SpillDir: rf.spillDir, Warn: warn,
-		Unreachable: rf.unreachable, MaxConnections: ti.maxConnections, PeakSessions: peak}
+		Unreachable: rf.unreachable, MaxConnections: ti.maxConnections, PeakSessions: peak,
+		Sync: replay.SyncOptions{Mode: rf.sync}}
 	rctx, stopWatch := watchResults(ctx, rw, rf.out, warn)
 	st, runErr := replay.Run(rctx, r, ex, opts, rw.Add)
 	// Asked before stopWatch, which ends rctx in every case.
@@ -219,6 +221,9 @@ func printSummary(env *environment, sum *replay.Summary, out string, speed float
 	fmt.Fprintf(env.stderr, "errors: %d on the target; of production's %d, %d reproduced, %d missing%s; %d new\n",
 		sum.Errors, sum.ProductionErrors, sum.Reproduced, sum.ProductionErrors-sum.Reproduced, missingWhy(sum.Missing), sum.NewErrors)
 	fmt.Fprintf(env.stderr, "took %.1f s for %.1f s of workload at speed %g; replayer CPU %.1f s\n", sum.DurationS, sum.ScheduledS, speed, sum.ReplayerCPUS)
+	if y := sum.Sync; y != nil && y.Mode != string(replay.SyncOff) {
+		fmt.Fprintf(env.stderr, "sync %s: %d statements waited for other sessions, %.1f s in all (longest %.0f ms); %d went on at the bound\n", y.Mode, y.Waited, y.WaitS, y.MaxWaitMS, y.TimedOut)
+	}
 }
 
 // watchResults stops the replay as soon as its results can no longer be

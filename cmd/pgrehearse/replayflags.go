@@ -18,7 +18,7 @@ import (
 // replayFlags are replay's flags, and what check derives from them.
 type replayFlags struct {
 	target, out, shard, metricsAddr, passwordFile, startAt string
-	candMetrics, samplesOut, spillDir                      string
+	candMetrics, samplesOut, spillDir, syncMode            string
 	speed                                                  float64
 	jsonOut, readOnly, quiet, jump, allowSame              bool
 	includeSystem, unnamed                                 bool
@@ -31,6 +31,7 @@ type replayFlags struct {
 	window         parse.Options
 	startTime      time.Time
 	sampleCfg      *pgconn.Config
+	sync           replay.SyncMode
 }
 
 func (rf *replayFlags) register(fs *pflag.FlagSet) {
@@ -56,6 +57,7 @@ func (rf *replayFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&rf.readAhead, "read-ahead", 0, "how far ahead of the schedule (workload time) to read (default: the workload's reorder window + 1s)")
 	fs.StringVar(&rf.spillDir, "spill-dir", "", "directory for stalled sessions' backlogs (default: the system's temp directory)")
 	fs.BoolVar(&rf.unnamed, "unnamed", false, "send named prepared statements as unnamed Parse/Bind/Execute: needed through a transaction pooler (PgBouncer pool_mode = transaction), where a named statement does not outlive its transaction; counted and reported as a protocol change")
+	fs.StringVar(&rf.syncMode, "sync", string(replay.DefaultSync), "order contended sessions by production's commits: objects (wait for the transactions that touched the same relations), commit (for every transaction), off")
 	fs.DurationVar(&rf.unreachable, "unreachable-after", 30*time.Second, "stop the replay (exit 1) when no session could connect to the target for this long")
 }
 
@@ -70,6 +72,9 @@ func (rf *replayFlags) check(workload string) error {
 		}
 	}
 	var err error
+	if rf.sync, err = replay.ParseSyncMode(rf.syncMode); err != nil {
+		return usagef("replay: %v", err)
+	}
 	if rf.window, err = rf.lf.options(); err != nil {
 		return err
 	}
@@ -136,4 +141,23 @@ func (rf *replayFlags) header(safe, workload string, wh *parse.Header, ti *targe
 		h.Samples = rf.samplesOut
 	}
 	return h
+}
+
+// syncThroughPooler turns commit-order sync off by default through a
+// transaction pooler. A session waiting at the gate inside a transaction
+// holds one of the pool's server connections, which the session it waits
+// for may need; the gate cannot see the pooler's queue (nor the backends'
+// PIDs, to find the cycle), so both would wait out the gate's bound, one
+// after another, and the replay would crawl. Asked for explicitly, sync
+// stays on, with a warning.
+func (rf *replayFlags) syncThroughPooler(env *environment, p *pooler, explicit bool) {
+	if p == nil || !p.transaction || rf.sync == replay.SyncOff {
+		return
+	}
+	if explicit {
+		fmt.Fprintf(env.stderr, "pgrehearse: warning: --sync %s through a transaction pooler: a session waiting for another inside a transaction holds a server connection the other may need, and the pooler hides who waits for whom; if the replay falls behind, use --sync off\n", rf.sync)
+		return
+	}
+	rf.sync = replay.SyncOff
+	fmt.Fprintf(env.stderr, "pgrehearse: note: commit-order sync is off through a transaction pooler (a session waiting for another inside a transaction would hold a server connection the other may need); pass --sync objects to have it anyway\n")
 }

@@ -48,7 +48,9 @@ func pgbenchScenario() Scenario {
 			return runProgram(ctx, "pgbench -i", command(ctx, d, "", pgbenchPath(), "-i", "-s", "1", "-q",
 				"-h", d.Host, "-p", strconv.Itoa(d.Port), "-U", d.User, d.Database))
 		},
-		Logging: []string{"log_destination = 'stderr'", "log_line_prefix = " + stderrPrefix, "log_statement = 'all'"},
+		// Durations and lock waits, for the sync tests (contended.go).
+		Logging: append([]string{"log_destination = 'stderr'", "log_line_prefix = " + stderrPrefix, "log_statement = 'all'",
+			"log_min_duration_statement = 0"}, lockLogging...),
 		Run: func(ctx context.Context, d DSN) error {
 			return runProgram(ctx, "pgbench", command(ctx, d, "", pgbenchPath(), "-n", "-c", "8", "-j", "2", "-T", "5", "-R", "150",
 				"-h", d.Host, "-p", strconv.Itoa(d.Port), "-U", d.User, d.Database))
@@ -65,7 +67,7 @@ func pgjdbcHotrowScenario() Scenario {
 	dir := testdata("pgjdbc-hotrow")
 	return Scenario{
 		Name: "pgjdbc-hotrow", User: "app", Database: "shop", SetupSQL: shopSchema,
-		Logging: []string{"log_destination = 'csvlog'", "log_statement = 'all'", "log_lock_waits = on", "deadlock_timeout = '1ms'"},
+		Logging: append([]string{"log_destination = 'csvlog'", "log_statement = 'all'", "log_min_duration_statement = 0"}, lockLogging...),
 		Run:     func(ctx context.Context, d DSN) error { return runJava(ctx, d, dir, "HotRow") },
 		needs:   javaNeeds(),
 		ready:   []func(context.Context) error{func(ctx context.Context) error { _, err := compileJava(ctx, dir); return err }},

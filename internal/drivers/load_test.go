@@ -15,7 +15,7 @@ import (
 // TestLoadScenarios captures the scenarios other tests replay (speed
 // tests, lock-order tests) and checks that each did what it is for.
 func TestLoadScenarios(t *testing.T) {
-	for _, name := range []string{"pgbench-contended", "pgjdbc-hotrow"} {
+	for _, name := range ContendedScenarios {
 		t.Run(name, func(t *testing.T) {
 			sc, _ := Lookup(name)
 			capt := Capture(t, sc)
@@ -33,8 +33,8 @@ func TestLoadScenarios(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("%s: %d statements in %d sessions in %v; %d lock waits logged", name, l.Statements(), len(l.Sessions),
-				capt.Took.Round(time.Millisecond), waits)
+			t.Logf("%s: %d statements in %d sessions in %v; %d lock waits logged; errors %v", name, l.Statements(), len(l.Sessions),
+				capt.Took.Round(time.Millisecond), waits, l.Errors())
 			if name == "pgjdbc-hotrow" && waits == 0 {
 				t.Errorf("no session waited for another's row lock (log_lock_waits after deadlock_timeout = 1ms): the rows are not hot")
 			}

@@ -100,6 +100,7 @@ func Scenarios() []Scenario {
 	return []Scenario{
 		djangoScenario(), pgjdbcScenario(), psycopg3Scenario(), nodePGScenario(),
 		postgresjsScenario(), sysbenchScenario(), pgbenchScenario(), pgjdbcHotrowScenario(),
+		sysbenchContendedScenario(),
 	}
 }
 

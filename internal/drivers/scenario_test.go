@@ -52,7 +52,7 @@ func TestScenariosAreComplete(t *testing.T) {
 			t.Errorf("Lookup(%q) = %q, %v", sc.Name, got.Name, ok)
 		}
 	}
-	for _, name := range []string{"django", "pgjdbc", "psycopg3", "node-pg", "postgresjs", "sysbench", "pgbench-contended", "pgjdbc-hotrow"} {
+	for _, name := range []string{"django", "pgjdbc", "psycopg3", "node-pg", "postgresjs", "sysbench", "pgbench-contended", "pgjdbc-hotrow", "sysbench-contended"} {
 		if !seen[name] {
 			t.Errorf("no scenario %s", name)
 		}

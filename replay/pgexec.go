@@ -26,8 +26,11 @@ type PGExecutor struct {
 	Passwords map[string]string
 	// ReadOnly runs every session with default_transaction_read_only.
 	ReadOnly bool
+	// Checksums digests the rows every statement returns (rows.go).
+	Checksums bool
 
 	types   typeCache
+	traits  traitCache
 	probeMu sync.Mutex
 	mu      sync.Mutex
 	// monitor asks the target about waits; probes prepare statements
@@ -151,12 +154,7 @@ func (p *pgConn) one(ctx context.Context, ev *parse.Event) Outcome {
 	}
 	switch ev.Protocol {
 	case parse.Simple:
-		res, err := p.c.Exec(ctx, ev.Text).ReadAll()
-		var rows int64
-		for _, r := range res {
-			rows += r.CommandTag.RowsAffected()
-		}
-		return outcome(rows, err)
+		return p.simple(ctx, ev)
 	case parse.Unnamed:
 		oids := p.typesFor(ctx, ev)
 		o := p.unnamed(ctx, ev, oids)
@@ -172,16 +170,14 @@ func (p *pgConn) one(ctx context.Context, ev *parse.Event) Outcome {
 		if err != nil {
 			return outcome(0, err)
 		}
-		r := p.c.ExecPrepared(ctx, ev.Name, values(ev.Params), nil, nil).Read()
-		o := outcome(r.CommandTag.RowsAffected(), r.Err)
+		o := p.read(p.c.ExecPrepared(ctx, ev.Name, values(ev.Params), nil, nil), ev)
 		o.Retyped = retyped
 		return o
 	}
 }
 
 func (p *pgConn) unnamed(ctx context.Context, ev *parse.Event, oids []uint32) Outcome {
-	r := p.c.ExecParams(ctx, ev.Text, values(ev.Params), oids, nil, nil).Read()
-	return outcome(r.CommandTag.RowsAffected(), r.Err)
+	return p.read(p.c.ExecParams(ctx, ev.Text, values(ev.Params), oids, nil, nil), ev)
 }
 
 // prepare makes sure the named statement of ev is prepared with its text,

@@ -80,6 +80,19 @@ type Outcome struct {
 	// purpose with the same SQLSTATE, so that the transaction is in the
 	// same state after it as in production.
 	StandIn bool
+	// Checksummed is set when checksums were on and the statement
+	// returned rows: Checksum digests them whatever their order, and
+	// OrderedChecksum in their order when Ordered (its top level has
+	// ORDER BY).
+	Checksummed     bool
+	Ordered         bool
+	Checksum        uint64
+	OrderedChecksum uint64
+	// NonDeterministic says what in the statement's text makes its
+	// result differ between two runs on the same data ("random()",
+	// "now()", "LIMIT without ORDER BY", ...): it is left out of the
+	// divergence counts.
+	NonDeterministic string
 }
 
 // Result is one statement's record: when it should have started, when it

@@ -1,0 +1,169 @@
+package replay
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrehearse/pgrehearse/parse"
+)
+
+// namesLog is a production log of one session in database "names": text
+// sorted and compared (which depends on the collation), statements that
+// do not depend on it, and statements whose result differs from run to
+// run.
+var namesStatements = []string{
+	"statement: SELECT name FROM people ORDER BY name",
+	"statement: SELECT count(*) FROM people WHERE name < 'a'",
+	"statement: SELECT name FROM people WHERE name < 'a'",
+	"statement: SELECT count(*) FROM people",
+	"statement: SELECT upper(name) FROM people WHERE name = 'b'",
+	"execute <unnamed>: SELECT name FROM people WHERE name < $1 ORDER BY name",
+	"statement: SELECT random()",
+	"statement: SELECT now()",
+	"statement: UPDATE people SET name = name WHERE name = 'Z'",
+	"statement: SELECT name FROM people WHERE name LIKE 'b%' ORDER BY 1",
+}
+
+func namesWorkload(t *testing.T) []byte {
+	t.Helper()
+	var b strings.Builder
+	base := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	line := func(ms int, sev, msg string) {
+		fmt.Fprintf(&b, "%s [101] %x.65 00000 %s:  %s\n", base.Add(time.Duration(ms)*time.Millisecond).Format("2006-01-02 15:04:05.000 MST"), base.Unix(), sev, msg)
+	}
+	line(0, "LOG", "connection authorized: user=postgres database=names")
+	for i, st := range namesStatements {
+		line(10+10*i, "LOG", st)
+		if strings.Contains(st, "$1") {
+			line(10+10*i, "DETAIL", "parameters: $1 = 'a'")
+		}
+	}
+	line(200, "LOG", "disconnection: session time: 0:00:00.200")
+	var w bytes.Buffer
+	if _, err := parse.Run(context.Background(), []string{"-"}, &w, parse.Options{Stdin: strings.NewReader(b.String()), Prefix: "%m [%p] %c %e "}); err != nil {
+		t.Fatal(err)
+	}
+	return w.Bytes()
+}
+
+// replayPaired replays the workload onto candidate and control at once,
+// and returns both sides' results by statement index.
+func replayPaired(t *testing.T, wl []byte, candidate, control *pgconn.Config) (cand, ctl map[int]*Result, st *Stats) {
+	t.Helper()
+	r, err := parse.NewReader(bytes.NewReader(wl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var mu sync.Mutex
+	cand, ctl = map[int]*Result{}, map[int]*Result{}
+	keep := func(m map[int]*Result) func(*Result) {
+		return func(res *Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			c := *res
+			m[res.Index] = &c
+		}
+	}
+	pe := &Paired{Candidate: &PGExecutor{Config: candidate, Checksums: true}, Control: &PGExecutor{Config: control, Checksums: true}, ControlSink: keep(ctl)}
+	st, err = Run(context.Background(), r, pe, Options{Speed: 4}, pe.Sink(keep(cand)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cand, ctl, pe.ControlStats(st)
+}
+
+// TestPairedReplay replays one workload onto a C control and an ICU
+// candidate at the same time: each statement reaches both, the rows and
+// checksums differ exactly where the collation decides the answer, and
+// statements with results of the moment are marked.
+func TestPairedReplay(t *testing.T) {
+	wl := namesWorkload(t)
+	control := namesCluster(t, localeC)
+	candidate := namesCluster(t, localeICU)
+	cand, ctl, st := replayPaired(t, wl, candidate, control)
+	if len(cand) != len(namesStatements) || len(ctl) != len(namesStatements) || st.OpenErrors != 0 {
+		t.Fatalf("%d candidate and %d control results of %d statements, %d connect errors", len(cand), len(ctl), len(namesStatements), st.OpenErrors)
+	}
+	for i := range namesStatements {
+		a, b := cand[i], ctl[i]
+		if a.Err != nil || b.Err != nil {
+			t.Fatalf("statement %d failed: candidate %v, control %v", i, a.Err, b.Err)
+		}
+		if b.Started.Sub(a.Started).Abs() > 500*time.Millisecond || b.Latency <= 0 || b.Scheduled != a.Scheduled {
+			t.Errorf("statement %d: control started %v, candidate %v; control latency %v", i, b.Started, a.Started, b.Latency)
+		}
+	}
+	same := func(i int) bool {
+		return cand[i].Checksum == ctl[i].Checksum && cand[i].OrderedChecksum == ctl[i].OrderedChecksum
+	}
+	// ORDER BY name: the same rows in another order.
+	if cand[0].Checksum != ctl[0].Checksum || cand[0].OrderedChecksum == ctl[0].OrderedChecksum || !cand[0].Ordered || cand[0].Rows != 6 {
+		t.Errorf("ORDER BY name: candidate %+v, control %+v", cand[0].Outcome, ctl[0].Outcome)
+	}
+	// count(*) WHERE name < 'a': one row on both, another count.
+	if cand[1].Rows != 1 || ctl[1].Rows != 1 || same(1) {
+		t.Errorf("count < 'a': candidate %+v, control %+v", cand[1].Outcome, ctl[1].Outcome)
+	}
+	// name < 'a': C has B, Z, _x; ICU has _x.
+	if ctl[2].Rows != 3 || cand[2].Rows != 1 {
+		t.Errorf("name < 'a': %d rows on the control, %d on the candidate", ctl[2].Rows, cand[2].Rows)
+	}
+	if cand[5].Rows != 1 || ctl[5].Rows != 3 {
+		t.Errorf("unnamed name < $1: %d rows on the candidate, %d on the control", cand[5].Rows, ctl[5].Rows)
+	}
+	for _, i := range []int{3, 4, 9} {
+		if !same(i) || !cand[i].Checksummed || cand[i].Rows != ctl[i].Rows || cand[i].NonDeterministic != "" {
+			t.Errorf("statement %d does not depend on the collation: candidate %+v, control %+v", i, cand[i].Outcome, ctl[i].Outcome)
+		}
+	}
+	if cand[6].NonDeterministic != "random()" || cand[7].NonDeterministic != "now()" || ctl[6].NonDeterministic != "random()" {
+		t.Errorf("non-deterministic: %q %q", cand[6].NonDeterministic, cand[7].NonDeterministic)
+	}
+	// An UPDATE returns no rows: its count is the command tag's, no checksum.
+	if cand[8].Rows != 1 || cand[8].Checksummed {
+		t.Errorf("UPDATE: %+v", cand[8].Outcome)
+	}
+
+	// The same clusters again: the checksums are the same from run to run.
+	again, _, _ := replayPaired(t, wl, candidate, control)
+	for i := range namesStatements {
+		if i == 6 || i == 7 {
+			continue // random(), now()
+		}
+		if again[i].Checksum != cand[i].Checksum || again[i].OrderedChecksum != cand[i].OrderedChecksum {
+			t.Errorf("statement %d: checksum %x, then %x", i, cand[i].Checksum, again[i].Checksum)
+		}
+	}
+}
+
+// TestPairedControlDown: a control that refuses connections costs the
+// candidate's replay nothing; the control's results say why they have no
+// answer.
+func TestPairedControlDown(t *testing.T) {
+	wl := namesWorkload(t)
+	candidate := namesCluster(t, localeC)
+	down, err := pgconn.ParseConfig("host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cand, ctl, st := replayPaired(t, wl, candidate, down)
+	if st.OpenErrors != 1 || len(ctl) != len(namesStatements) {
+		t.Fatalf("control: %d connect errors, %d results", st.OpenErrors, len(ctl))
+	}
+	for i := range namesStatements {
+		if cand[i].Err != nil {
+			t.Errorf("candidate statement %d: %v", i, cand[i].Err)
+		}
+		if ctl[i].Err == nil || !strings.Contains(ctl[i].Err.Error(), "no connection to the control") {
+			t.Errorf("control statement %d: %v", i, ctl[i].Err)
+		}
+	}
+}

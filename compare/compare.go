@@ -15,7 +15,7 @@ import (
 
 // FormatVersion is the comparison document's version
 // (docs/comparison-format.md).
-const FormatVersion = 1
+const FormatVersion = 2
 
 // Verdicts.
 const (
@@ -44,6 +44,15 @@ type Comparison struct {
 	// figures (from pg_stat_statements), where the sources have them.
 	Waits         *Waits         `json:"waits,omitempty"`
 	ServerQueries *ServerQueries `json:"server_queries,omitempty"`
+
+	// Control is the control replayed beside the candidate (control.go)
+	// and Divergence their answers set side by side (divergence.go); nil
+	// without one. DefaultGatesBasis says what the default gates compared
+	// the candidate with. Collation is the replay's collation pre-flight.
+	Control           *Control               `json:"control,omitempty"`
+	Divergence        *Divergence            `json:"divergence,omitempty"`
+	DefaultGatesBasis string                 `json:"default_gates_basis,omitempty"`
+	Collation         *replay.CollationCheck `json:"collation,omitempty"`
 }
 
 // Verdict is the answer: GO, NO-GO or INCONCLUSIVE, why, and what next.
@@ -108,6 +117,10 @@ type Metric struct {
 	Caveats         []string         `json:"caveats,omitempty"`
 	BaselineSeries  *metrics.Aligned `json:"baseline_series,omitempty"`
 	CandidateSeries *metrics.Aligned `json:"candidate_series,omitempty"`
+	// The control's side, when there is one.
+	Control       *metrics.Stats   `json:"control,omitempty"`
+	ControlSource string           `json:"control_source,omitempty"`
+	ControlSeries *metrics.Aligned `json:"control_series,omitempty"`
 	// WarmupS is the start of each series dropped from the figures.
 	WarmupS float64 `json:"warmup_s"`
 }
@@ -210,6 +223,10 @@ type Input struct {
 	// with its parameter values, in the document. Off by default: the
 	// values are production data.
 	ShowParams bool
+	// ControlResults are the results files of a control replay (shards
+	// merge), Control its metric source (nil: none).
+	ControlResults []string
+	Control        metrics.Source
 }
 
 // DefaultGates are used when none are given. Gates on metrics no source
@@ -283,11 +300,16 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 		return nil, err
 	}
 	c.Errors.Outside = capt.outside
+	if err := c.addControl(ctx, in, capt, queries); err != nil {
+		return nil, err
+	}
+	c.addCollation(in)
 
 	// Cluster metrics on the time-since-start axis.
 	if err := c.addMetrics(ctx, in); err != nil {
 		return nil, err
 	}
+	c.addControlMetrics(ctx, in)
 
 	c.Judge(in.Gates)
 	return c, nil

@@ -45,6 +45,9 @@ type Divergence struct {
 	// results are then not compared, only rows and errors.
 	Checksums     bool              `json:"checksums"`
 	ByFingerprint []DivergenceQuery `json:"by_fingerprint"`
+	// Values is set when the examples are as logged, with their values
+	// (--show-params): production data.
+	Values bool `json:"values,omitempty"`
 }
 
 // DivergenceQuery counts one normalised query's divergent statements.
@@ -75,7 +78,10 @@ type DivergenceExample struct {
 type DivergenceSide struct {
 	Rows     int64  `json:"rows"`
 	SQLState string `json:"sqlstate,omitempty"`
-	Checksum string `json:"checksum,omitempty"`
+	// Checksum digests the returned rows in any order, OrderedChecksum in
+	// their order (statements ordered at their top level).
+	Checksum        string `json:"checksum,omitempty"`
+	OrderedChecksum string `json:"ordered_checksum,omitempty"`
 }
 
 // answer is what one side's results line says of a statement.
@@ -115,7 +121,7 @@ func (a answer) side() DivergenceSide {
 	if a.flags&ansChecksum != 0 {
 		s.Checksum = fmt.Sprintf("%016x", a.set)
 		if a.flags&ansOrdered != 0 {
-			s.Checksum += fmt.Sprintf(" ordered %016x", a.seq)
+			s.OrderedChecksum = fmt.Sprintf("%016x", a.seq)
 		}
 	}
 	return s
@@ -269,6 +275,7 @@ func (t *divergenceTally) line(l *replay.ResultLine, rtt int64, cs *controlSide)
 // normalised query, or with showParams the statement as logged.
 func (t *divergenceTally) fill(ctx context.Context, workload string, queries queryTable, showParams bool) (*Divergence, error) {
 	wanted := map[stmtKey]*Example{}
+	t.d.Values = showParams && len(t.byFP) > 0
 	for fp, q := range t.byFP {
 		if id, err := fingerprint.ParseID(fp); err == nil && queries[id] != nil {
 			q.Query = queries[id].text

@@ -244,19 +244,28 @@ func (cc *CollationCheck) affected(d, other *DatabaseCollation, cand, ctl *Clust
 	return oids, reasons
 }
 
-// LibraryDifferences says how the clusters' collation libraries differ.
+// LibraryDifferences says how the clusters' collation libraries differ:
+// the ICU collator's version (or ICU on one side only), and glibc's where
+// both servers tell it.
 func (cc *CollationCheck) LibraryDifferences() []string {
 	if cc.Control == nil {
 		return nil
 	}
 	var out []string
 	if a, b := cc.Candidate.ICUVersion, cc.Control.ICUVersion; a != b {
-		out = append(out, fmt.Sprintf("ICU collation version %s on the candidate, %s on the control", orUnknown(a), orUnknown(b)))
+		out = append(out, fmt.Sprintf("ICU collation version %s on the candidate, %s on the control", orNone(a), orNone(b)))
 	}
-	if a, b := cc.Candidate.LibcVersion, cc.Control.LibcVersion; a != b {
-		out = append(out, fmt.Sprintf("libc version %s on the candidate, %s on the control", orUnknown(a), orUnknown(b)))
+	if a, b := cc.Candidate.LibcVersion, cc.Control.LibcVersion; a != b && a != "" && b != "" {
+		out = append(out, fmt.Sprintf("libc version %s on the candidate, %s on the control", a, b))
 	}
 	return out
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 func orUnknown(s string) string {

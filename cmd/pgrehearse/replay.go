@@ -46,6 +46,8 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	memBudget := fs.Int("memory-budget", 256, "MB of memory for statements waiting for their session; a stalled session's backlog beyond its share goes to disk")
 	readAhead := fs.Duration("read-ahead", 0, "how far ahead of the schedule (workload time) to read (default: the workload's reorder window + 1s)")
 	spillDir := fs.String("spill-dir", "", "directory for stalled sessions' backlogs (default: the system's temp directory)")
+	var ctl controlFlags
+	ctl.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -89,7 +91,11 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		// Other sources are read by compare afterwards, from the replay
 		// window in the results file.
 	}
+	if err := ctl.setup(*out, fs.Arg(0)); err != nil {
+		return err
+	}
 	paths := files{cmd: "replay"}
+	ctl.files(&paths)
 	paths.input("workload", fs.Arg(0))
 	paths.input("--password-file", *passwordFile)
 	paths.output("-o", *out)
@@ -125,6 +131,10 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	ctlRTT, err := ctl.preflight(ctx, env, cfg, *readOnly, r.Header().SystemIdentifier, *allowSame)
+	if err != nil {
+		return err
+	}
 	if !startTime.IsZero() {
 		fmt.Fprintf(env.stderr, "waiting until %s to start\n", startTime.Format(time.RFC3339))
 		t := time.NewTimer(time.Until(startTime))
@@ -148,11 +158,22 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	if sampleCfg != nil {
 		hdr.Samples = *samplesOut
 	}
+	hdr.ControlMode, hdr.Checksums, hdr.Collation = ctl.mode(), ctl.checksums, ctl.collation
 	rw, err := replay.NewResultsWriter(f, hdr)
 	if err != nil {
 		return err
 	}
-	ex := &replay.PGExecutor{Config: cfg, UserMap: *userMap, DatabaseMap: *dbMap, ReadOnly: *readOnly, Passwords: passwords}
+	ex := &replay.PGExecutor{Config: cfg, UserMap: *userMap, DatabaseMap: *dbMap, ReadOnly: *readOnly, Passwords: passwords, Checksums: ctl.checksums}
+	var exec replay.Executor = ex
+	sink := rw.Add
+	var ctlRun *controlReplay
+	ctlEx := &replay.PGExecutor{Config: ctl.cfg, UserMap: *userMap, DatabaseMap: *dbMap, ReadOnly: *readOnly, Passwords: passwords, Checksums: ctl.checksums}
+	if ctl.cfg != nil && !ctl.after {
+		if ctlRun, exec, sink, err = ctl.start(ctx, env, ctl.header(hdr, ctlRTT), ex, ctlEx, sink); err != nil {
+			return err
+		}
+		defer ctlEx.Close(context.WithoutCancel(ctx))
+	}
 	live := &replay.Live{}
 	mon := &replay.Monitor{Results: rw, Live: live, Speed: *speed, Started: time.Now()}
 	if *metricsAddr != "" {
@@ -193,8 +214,12 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	opts := replay.Options{Speed: *speed, IncludeSystem: *includeSystem, Live: live, Begin: window.Begin, End: window.End, Jump: *jump,
 		MemoryBudget: int64(*memBudget) << 20, ReadAhead: *readAhead, SpillDir: *spillDir, Warn: warn}
 	rctx, stopWatch := watchResults(ctx, rw, *out, warn)
-	st, runErr := replay.Run(rctx, r, ex, opts, rw.Add)
-	writeErr := stopWatch()
+	stopCtlWatch := func() error { return nil }
+	if ctlRun != nil {
+		rctx, stopCtlWatch = watchResults(rctx, ctlRun.rw, ctl.output, warn)
+	}
+	st, runErr := replay.Run(rctx, r, exec, opts, sink)
+	writeErr := cmp.Or(stopCtlWatch(), stopWatch())
 	ex.Close(context.WithoutCancel(ctx))
 	stopProgress()
 	stopSampling()
@@ -203,6 +228,12 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	interrupted := errors.Is(runErr, context.Canceled) || ctx.Err() != nil || writeErr != nil
 	sum, err := rw.Close(st, interrupted)
 	closeErr := closeOut()
+	var ctlSum *replay.Summary
+	if ctlRun != nil {
+		var cerr error
+		ctlSum, cerr = ctlRun.finish(st, interrupted)
+		closeErr = cmp.Or(closeErr, cerr)
+	}
 	if err := cmp.Or(writeErr, err, closeErr); err != nil {
 		printSummary(env, sum, *out, *speed)
 		return fmt.Errorf("replay: write the results to %s: %w (the replay was stopped; the file holds the results written before; free space on its disk or write elsewhere with -o)", *out, err)
@@ -216,6 +247,13 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	}
 	if sum.BehindSchedule {
 		fmt.Fprintf(env.stderr, "pgrehearse: warning: the replay fell behind schedule: %s\n", sum.Diagnosis)
+	}
+	if ctlSum != nil {
+		printControlSummary(env, ctlSum, ctl.output)
+	}
+	if ctl.after && runErr == nil && !interrupted {
+		a := afterRun{workload: fs.Arg(0), lf: &lf, shardI: shardI, shardN: shardN, opts: opts, speed: *speed, quiet: *quiet, ex: ctlEx, hdr: ctl.header(hdr, ctlRTT)}
+		return ctl.replayAfter(ctx, env, a)
 	}
 	return runErr
 }

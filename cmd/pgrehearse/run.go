@@ -56,6 +56,8 @@ func runRun(ctx context.Context, env *environment, args []string) error {
 	dir := fs.String("dir", "", "directory for the workload, results, samples, comparison and reports (default rehearsal-DATE-TIME)")
 	speed := fs.Float64("speed", 1, "replay speed")
 	jump := fs.Bool("jump", false, "skip idle gaps in the replay")
+	var rc runControl
+	rc.register(fs)
 	var lf logFlags
 	lf.register(fs)
 	var cf compareFlags
@@ -80,7 +82,7 @@ func runRun(ctx context.Context, env *environment, args []string) error {
 	if _, err := lf.options(); err != nil {
 		return err
 	}
-	for _, spec := range []string{cf.baseline, cf.candidate} {
+	for _, spec := range []string{cf.baseline, cf.candidate, cf.control} {
 		if spec == "" {
 			continue
 		}
@@ -114,6 +116,7 @@ func runRun(ctx context.Context, env *environment, args []string) error {
 	paths.output("the workload", workload)
 	paths.output("the results", results)
 	paths.output("the samples", filepath.Join(*dir, "candidate.samples.jsonl"))
+	rc.files(&paths, *dir)
 	paths.output("the comparison", comparison)
 	if err := paths.check(); err != nil {
 		return err
@@ -138,17 +141,23 @@ func runRun(ctx context.Context, env *environment, args []string) error {
 			cf.candidate = ""
 		}
 	}
+	replayArgs = rc.args(replayArgs, &cf, *dir)
 	if err := runReplay(ctx, env, append(replayArgs, workload)); err != nil {
 		return fmt.Errorf("run: replay: %w", err)
 	}
 
 	fmt.Fprintf(env.stderr, "\n== compare -> %s\n", comparison)
+	cf.controlResults = rc.results(*dir)
 	c, err := cf.build(ctx, env, workload, []string{results})
 	if err != nil {
 		return fmt.Errorf("run: compare: %w", err)
 	}
 	err = cf.finish(env, c, comparison)
-	fmt.Fprintf(env.stderr, "every stage's file is in %s; to compare again with other gates:\n  pgrehearse compare --workload %s --results %s -o %s --gate '...'\n",
-		*dir, workload, results, comparison)
+	ctlArg := ""
+	if len(cf.controlResults) > 0 {
+		ctlArg = " --control-results " + cf.controlResults[0]
+	}
+	fmt.Fprintf(env.stderr, "every stage's file is in %s; to compare again with other gates:\n  pgrehearse compare --workload %s --results %s%s -o %s --gate '...'\n",
+		*dir, workload, results, ctlArg, comparison)
 	return err
 }

@@ -19,13 +19,25 @@ import (
 // control like for like, and a statement that returns other rows on the
 // candidate than on the control shows.
 //
-// Paired is an Executor that opens each session on both clusters and
-// sends each unit to both at once: the scheduler, its sessions and their
-// timing are the candidate's replay, unchanged; a session goes on to its
-// next unit when both sides have answered this one, so neither runs ahead
-// of the other by more than one unit. The candidate's outcomes go to the
-// replay's sink as without a control; the control's, wrapped into
-// results of the same statements, go to ControlSink.
+// Paired is an Executor that opens each session on both clusters. The
+// scheduler, its sessions and their timing are the candidate's replay,
+// unchanged: each unit a session sends to the candidate is handed at the
+// same moment to that session's control worker, which sends it to the
+// control in the session's order. Neither side waits for the other: a
+// session blocked on a lock on one cluster must not hold up its twin on
+// the other, or two sessions that took a lock in opposite orders on the
+// two clusters would wait for each other forever, a deadlock neither
+// cluster could see. A control that falls behind catches up on its own;
+// its lateness says so. Only when a session's control is more than
+// maxControlBacklog units behind does the candidate's session wait for it.
+//
+// The candidate's results go to the replay's sink as without a control.
+// Each of the control's is the candidate's result of the same statement
+// (schedule, fingerprint, production's error) with the control's own
+// outcome and timing, sent to ControlSink once both sides have answered.
+
+// maxControlBacklog bounds the units a session's control may be behind.
+const maxControlBacklog = 1024
 
 // Paired replays onto a candidate and a control at the same time.
 type Paired struct {
@@ -33,8 +45,12 @@ type Paired struct {
 	// ControlSink receives the control's results (from several
 	// goroutines, as a sink does).
 	ControlSink func(*Result)
+	// Grace is how long the control's running statements may go on once
+	// the replay is stopped (default 5s), as the candidate's may.
+	Grace time.Duration
 
-	pending sync.Map // resultKey -> *controlOutcome
+	mu      sync.Mutex
+	pending map[resultKey]*meeting
 	// openErrors counts sessions that could not connect to the control
 	// at least once; reconnects connections to it made again.
 	openErrors, reconnects atomic.Int64
@@ -46,10 +62,19 @@ type resultKey struct {
 	index   int
 }
 
+// meeting holds whichever side of a statement answered first.
+type meeting struct {
+	cand *Result
+	ctl  *controlOutcome
+}
+
 // controlOutcome is what the control did with one statement.
 type controlOutcome struct {
 	Outcome
 	started, end time.Time
+	// late is why the control started it late, when its session's
+	// previous statement was still running there.
+	late string
 }
 
 // Open connects a session to both clusters. Only the candidate's
@@ -57,26 +82,27 @@ type controlOutcome struct {
 // there again before its next unit, and its statements meanwhile record
 // the connect error on the control's side.
 func (pe *Paired) Open(ctx context.Context, s *parse.Session) (Conn, error) {
-	pc := &pairedConn{pe: pe, s: s}
+	var ctl Conn
 	var ctlErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		pc.ctl, ctlErr = pe.Control.Open(ctx, s)
+		ctl, ctlErr = pe.Control.Open(ctx, s)
 	}()
 	cand, err := pe.Candidate.Open(ctx, s)
 	wg.Wait()
 	if err != nil {
-		if pc.ctl != nil {
-			pc.ctl.Close(context.WithoutCancel(ctx))
+		if ctl != nil {
+			ctl.Close(context.WithoutCancel(ctx))
 		}
 		return nil, err
 	}
-	pc.cand = cand
+	pc := &pairedConn{pe: pe, s: s, cand: cand, ctl: ctl, units: make(chan *controlUnit, maxControlBacklog), done: make(chan struct{})}
 	if ctlErr != nil {
 		pc.failed(ctlErr)
 	}
+	pc.start(ctx)
 	return pc, nil
 }
 
@@ -90,33 +116,71 @@ func (pe *Paired) Waits(ctx context.Context, pids []uint32) ([]Wait, error) {
 }
 
 // Sink wraps the candidate's sink: each result goes to it, and the same
-// statement's result on the control to ControlSink.
+// statement's result on the control to ControlSink, once the control has
+// answered too.
 func (pe *Paired) Sink(candidate func(*Result)) func(*Result) {
 	return func(r *Result) {
 		candidate(r)
-		ctl := *r
-		// Locks are looked up on the candidate only.
-		ctl.BlockedBy = ""
-		if v, ok := pe.pending.LoadAndDelete(resultKey{r.Session, r.Kind, r.Index}); ok {
-			co := v.(*controlOutcome)
-			ctl.Outcome, ctl.Started = co.Outcome, co.started
-			done := co.Done
-			if done.IsZero() {
-				done = co.end
-			}
-			ctl.Latency = done.Sub(co.started)
-			switch {
-			case ctl.Lateness() <= time.Millisecond:
-				ctl.LateCause = ""
-			case ctl.LateCause == "":
-				ctl.LateCause = CauseReplayer
-			}
+		if r.Skipped || errors.Is(r.Err, errNoConnection) {
+			// Not sent, to either side: the control's result is the
+			// candidate's.
+			ctl := *r
+			ctl.BlockedBy = ""
+			pe.ControlSink(&ctl)
+			return
 		}
-		// A statement not sent (skipped, or without a connection to the
-		// candidate) was not sent to the control either: its result is
-		// the candidate's.
-		pe.ControlSink(&ctl)
+		c := *r
+		pe.meet(resultKey{r.Session, r.Kind, r.Index}, &c, nil)
 	}
+}
+
+// meet records one side's answer to a statement; the second side's
+// completes the control's result.
+func (pe *Paired) meet(k resultKey, cand *Result, ctl *controlOutcome) {
+	pe.mu.Lock()
+	if pe.pending == nil {
+		pe.pending = map[resultKey]*meeting{}
+	}
+	m := pe.pending[k]
+	if m == nil {
+		m = &meeting{}
+		pe.pending[k] = m
+	}
+	if cand != nil {
+		m.cand = cand
+	} else {
+		m.ctl = ctl
+	}
+	if m.cand == nil || m.ctl == nil {
+		pe.mu.Unlock()
+		return
+	}
+	delete(pe.pending, k)
+	pe.mu.Unlock()
+	pe.ControlSink(controlResult(m.cand, m.ctl))
+}
+
+// controlResult is the control's result of a statement: the candidate's,
+// with the control's outcome and timing.
+func controlResult(cand *Result, co *controlOutcome) *Result {
+	r := *cand
+	// Locks are looked up on the candidate only.
+	r.BlockedBy = ""
+	r.Outcome, r.Started = co.Outcome, co.started
+	done := co.Done
+	if done.IsZero() {
+		done = co.end
+	}
+	r.Latency = done.Sub(co.started)
+	switch {
+	case r.Lateness() <= time.Millisecond:
+		r.LateCause = ""
+	case co.late != "":
+		r.LateCause = co.late
+	case r.LateCause == "":
+		r.LateCause = CauseReplayer
+	}
+	return &r
 }
 
 // ControlStats is the control's copy of a replay's figures: the timing is
@@ -130,18 +194,131 @@ func (pe *Paired) ControlStats(st *Stats) *Stats {
 	return &c
 }
 
-// pairedConn is one session's pair of connections.
+// pairedConn is one session's pair of connections: the candidate's, used
+// by the session's goroutine, and the control's, used by its worker.
 type pairedConn struct {
-	pe   *Paired
-	s    *parse.Session
-	cand Conn
-	ctl  Conn
-	// ctlErr is why the session has no connection to the control;
-	// retryAt when to try again.
+	pe    *Paired
+	s     *parse.Session
+	cand  Conn
+	units chan *controlUnit
+	done  chan struct{}
+
+	// The worker's: the control's connection, why there is none, and
+	// when to try again.
+	ctl        Conn
 	ctlErr     error
 	retryAt    time.Time
 	backoff    time.Duration
 	openFailed bool
+	prevEnd    time.Time
+}
+
+// controlUnit is a unit on its way to the control. When the candidate's
+// statement was cancelled (production cancelled it, or the replay was
+// stopped), the control's is cancelled as long after its own start.
+type controlUnit struct {
+	events []*parse.Event
+	due    time.Time
+
+	mu          sync.Mutex
+	cancelAfter time.Duration // < 0: not cancelled
+	started     time.Time
+	cancel      func()
+	timer       *time.Timer
+}
+
+func (u *controlUnit) cancelAt(d time.Duration) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.cancelAfter = d
+	if u.cancel != nil && u.timer == nil {
+		u.timer = time.AfterFunc(time.Until(u.started.Add(d)), u.cancel)
+	}
+}
+
+func (u *controlUnit) begin(cancel func()) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.started, u.cancel = time.Now(), cancel
+	if u.cancelAfter >= 0 {
+		u.timer = time.AfterFunc(u.cancelAfter, cancel)
+	}
+}
+
+func (u *controlUnit) finish() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.timer != nil {
+		u.timer.Stop()
+	}
+	u.cancel = nil
+}
+
+// Run sends unit to the candidate, and hands it to the session's control
+// worker at the same moment.
+func (pc *pairedConn) Run(ctx context.Context, unit []*parse.Event, outs []Outcome) {
+	u := &controlUnit{events: unit, due: time.Now(), cancelAfter: -1}
+	pc.units <- u
+	started := time.Now()
+	stop := context.AfterFunc(ctx, func() { u.cancelAt(time.Since(started)) })
+	pc.cand.Run(ctx, unit, outs)
+	stop()
+}
+
+// start runs the session's control worker until Close.
+func (pc *pairedConn) start(ctx context.Context) {
+	grace := pc.pe.Grace
+	if grace <= 0 {
+		grace = 5 * time.Second
+	}
+	// Statements already sent get the grace period once the replay is
+	// stopped; no further one is sent.
+	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	go func() {
+		defer close(pc.done)
+		defer cancel()
+		defer stop()
+		for u := range pc.units {
+			if ctx.Err() != nil {
+				continue
+			}
+			pc.runControl(ectx, u)
+		}
+		if pc.ctl != nil {
+			pc.ctl.Close(context.WithoutCancel(ctx))
+			pc.ctl = nil
+		}
+	}()
+}
+
+// runControl sends one unit to the control.
+func (pc *pairedConn) runControl(ctx context.Context, u *controlUnit) {
+	late := ""
+	if pc.prevEnd.After(u.due) {
+		// Its previous statement was still running on the control.
+		late = CauseTarget
+	}
+	ctl := pc.control(ctx)
+	outs := make([]Outcome, len(u.events))
+	started := time.Now()
+	if ctl == nil {
+		err := fmt.Errorf("no connection to the control: %w", pc.ctlErr)
+		for i := range outs {
+			outs[i] = Outcome{Err: err}
+		}
+	} else {
+		uctx, cancel := context.WithCancel(ctx)
+		u.begin(cancel)
+		ctl.Run(uctx, u.events, outs)
+		u.finish()
+		cancel()
+	}
+	end := time.Now()
+	pc.prevEnd = end
+	for i, ev := range u.events {
+		pc.pe.meet(resultKey{pc.s.ID, ev.Kind, ev.Index}, nil, &controlOutcome{Outcome: outs[i], started: started, end: end, late: late})
+	}
 }
 
 func (pc *pairedConn) failed(err error) {
@@ -174,55 +351,17 @@ func (pc *pairedConn) control(ctx context.Context) Conn {
 	return pc.ctl
 }
 
-// Run sends unit to both clusters at once and waits for both.
-func (pc *pairedConn) Run(ctx context.Context, unit []*parse.Event, outs []Outcome) {
-	ctl := pc.control(ctx)
-	ctlOuts := make([]Outcome, len(unit))
-	var ctlStart, ctlEnd time.Time
-	var wg sync.WaitGroup
-	if ctl != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctlStart = time.Now()
-			ctl.Run(ctx, unit, ctlOuts)
-			ctlEnd = time.Now()
-		}()
-	}
-	pc.cand.Run(ctx, unit, outs)
-	candEnd := time.Now()
-	wg.Wait()
-	// The session's clock stops when both have answered: each side's
-	// own latency ends when its own answer came.
-	for i := range outs {
-		if outs[i].Done.IsZero() && !outs[i].Skipped {
-			outs[i].Done = candEnd
-		}
-	}
-	if ctl == nil {
-		err := fmt.Errorf("no connection to the control: %w", pc.ctlErr)
-		ctlStart, ctlEnd = candEnd, candEnd
-		for i := range ctlOuts {
-			ctlOuts[i] = Outcome{Err: err}
-		}
-	}
-	for i, ev := range unit {
-		pc.pe.pending.Store(resultKey{pc.s.ID, ev.Kind, ev.Index}, &controlOutcome{Outcome: ctlOuts[i], started: ctlStart, end: ctlEnd})
-	}
-}
-
-// Close ends the session on both clusters.
+// Close ends the session on the candidate, then on the control once it
+// has sent what it was handed.
 func (pc *pairedConn) Close(ctx context.Context) error {
-	var err error
-	if pc.ctl != nil {
-		err = pc.ctl.Close(ctx)
-		pc.ctl = nil
-	}
-	return errors.Join(pc.cand.Close(ctx), err)
+	err := pc.cand.Close(ctx)
+	close(pc.units)
+	<-pc.done
+	return err
 }
 
 // Alive is the candidate's connection's: a lost control connection is
-// opened again by the pair itself, so the candidate's session, and its
+// opened again by the worker itself, so the candidate's session, and its
 // transaction, go on.
 func (pc *pairedConn) Alive() bool { return pc.cand.Alive() }
 

@@ -33,19 +33,26 @@ var namesStatements = []string{
 
 func namesWorkload(t *testing.T) []byte {
 	t.Helper()
+	return sessionWorkload(t, namesStatements, 10)
+}
+
+// sessionWorkload is a workload of one session in database names running
+// statements every gap milliseconds (parameters of extended ones: 'a').
+func sessionWorkload(t *testing.T, statements []string, gap int) []byte {
+	t.Helper()
 	var b strings.Builder
 	base := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	line := func(ms int, sev, msg string) {
 		fmt.Fprintf(&b, "%s [101] %x.65 00000 %s:  %s\n", base.Add(time.Duration(ms)*time.Millisecond).Format("2006-01-02 15:04:05.000 MST"), base.Unix(), sev, msg)
 	}
 	line(0, "LOG", "connection authorized: user=postgres database=names")
-	for i, st := range namesStatements {
-		line(10+10*i, "LOG", st)
+	for i, st := range statements {
+		line(10+gap*i, "LOG", st)
 		if strings.Contains(st, "$1") {
-			line(10+10*i, "DETAIL", "parameters: $1 = 'a'")
+			line(10+gap*i, "DETAIL", "parameters: $1 = 'a'")
 		}
 	}
-	line(200, "LOG", "disconnection: session time: 0:00:00.200")
+	line(20+gap*len(statements), "LOG", "disconnection: session time: 0:00:01.000")
 	var w bytes.Buffer
 	if _, err := parse.Run(context.Background(), []string{"-"}, &w, parse.Options{Stdin: strings.NewReader(b.String()), Prefix: "%m [%p] %c %e "}); err != nil {
 		t.Fatal(err)
@@ -165,5 +172,78 @@ func TestPairedControlDown(t *testing.T) {
 		if ctl[i].Err == nil || !strings.Contains(ctl[i].Err.Error(), "no connection to the control") {
 			t.Errorf("control statement %d: %v", i, ctl[i].Err)
 		}
+	}
+}
+
+// TestPairedNeitherWaits: a statement blocked on the control holds up
+// the control's session only; the candidate's goes on to its schedule,
+// and the control's catches up late, blamed on its own previous
+// statement.
+func TestPairedNeitherWaits(t *testing.T) {
+	ctx := context.Background()
+	wl := sessionWorkload(t, []string{"statement: BEGIN", "statement: UPDATE people SET name = name WHERE name = 'a'", "statement: COMMIT",
+		"statement: SELECT count(*) FROM people", "statement: SELECT 1"}, 100)
+	control := namesCluster(t, localeC)
+	candidate := namesCluster(t, localeC)
+	// Someone outside the replay holds the row on the control for 2 s.
+	holder, err := connectTo(ctx, control, "names")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	mustExec(ctx, t, holder, "BEGIN")
+	mustExec(ctx, t, holder, "SELECT * FROM people WHERE name = 'a' FOR UPDATE")
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		time.Sleep(2 * time.Second)
+		holder.Exec(ctx, "COMMIT").ReadAll()
+	}()
+	cand, ctl, _ := replayPaired(t, wl, candidate, control)
+	<-released
+	for i := 0; i < 5; i++ {
+		if cand[i].Err != nil || ctl[i].Err != nil || cand[i].Lateness() > 300*time.Millisecond {
+			t.Errorf("candidate statement %d: %v, %v late; control: %v", i, cand[i].Err, cand[i].Lateness(), ctl[i].Err)
+		}
+	}
+	if ctl[1].Latency < 1500*time.Millisecond || ctl[3].Lateness() < time.Second || ctl[3].LateCause != CauseTarget || ctl[3].Scheduled != cand[3].Scheduled {
+		t.Errorf("control: UPDATE took %v; the SELECT after it started %v late (%q)", ctl[1].Latency, ctl[3].Lateness(), ctl[3].LateCause)
+	}
+}
+
+// TestPairedStopped: a replay stopped while the control is stuck behind
+// a lock ends after the grace period; the candidate had run everything.
+func TestPairedStopped(t *testing.T) {
+	ctx := context.Background()
+	wl := sessionWorkload(t, []string{"statement: UPDATE people SET name = name WHERE name = 'a'", "statement: SELECT 1", "statement: SELECT 2"}, 50)
+	control := namesCluster(t, localeC)
+	candidate := namesCluster(t, localeC)
+	holder, err := connectTo(ctx, control, "names")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	mustExec(ctx, t, holder, "BEGIN")
+	mustExec(ctx, t, holder, "SELECT * FROM people WHERE name = 'a' FOR UPDATE")
+	r, err := parse.NewReader(bytes.NewReader(wl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var mu sync.Mutex
+	var cand, ctl []*Result
+	pe := &Paired{Candidate: &PGExecutor{Config: candidate}, Control: &PGExecutor{Config: control}, Grace: 300 * time.Millisecond,
+		ControlSink: func(res *Result) { mu.Lock(); ctl = append(ctl, res); mu.Unlock() }}
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	t0 := time.Now()
+	_, err = Run(rctx, r, pe, Options{Speed: 1, Grace: 300 * time.Millisecond}, pe.Sink(func(res *Result) { mu.Lock(); cand = append(cand, res); mu.Unlock() }))
+	if d := time.Since(t0); d > 4*time.Second || err == nil {
+		t.Errorf("the stopped replay took %v and returned %v", d, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(cand) != 3 || len(ctl) != 1 || ctl[0].SQLState != "57014" {
+		t.Errorf("%d candidate results, control's: %+v", len(cand), ctl)
 	}
 }

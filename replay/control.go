@@ -33,8 +33,13 @@ import (
 //
 // The candidate's results go to the replay's sink as without a control.
 // Each of the control's is the candidate's result of the same statement
-// (schedule, fingerprint, production's error) with the control's own
+// (fingerprint, production's error, pipeline) with the control's own
 // outcome and timing, sent to ControlSink once both sides have answered.
+// The control keeps to the candidate's timing, not to the schedule: a
+// statement is due on the control when the candidate's session sent it,
+// so both clusters get the same statements at the same moments (also
+// when the candidate falls behind production), and the control's
+// lateness says how far it fell behind the candidate.
 
 // maxControlBacklog bounds the units a session's control may be behind.
 const maxControlBacklog = 1024
@@ -71,37 +76,25 @@ type meeting struct {
 // controlOutcome is what the control did with one statement.
 type controlOutcome struct {
 	Outcome
-	started, end time.Time
+	// due is when the candidate's session sent it.
+	due, started, end time.Time
 	// late is why the control started it late, when its session's
 	// previous statement was still running there.
 	late string
 }
 
-// Open connects a session to both clusters. Only the candidate's
-// connection must succeed: a session the control refuses is opened
-// there again before its next unit, and its statements meanwhile record
-// the connect error on the control's side.
+// Open connects a session to the candidate, and starts its control
+// worker, which connects to the control on its own: the candidate's
+// session does not wait for the control's connection either. A session
+// the control refuses is opened there again before its next unit, and
+// its statements meanwhile record the connect error on the control's
+// side.
 func (pe *Paired) Open(ctx context.Context, s *parse.Session) (Conn, error) {
-	var ctl Conn
-	var ctlErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		ctl, ctlErr = pe.Control.Open(ctx, s)
-	}()
 	cand, err := pe.Candidate.Open(ctx, s)
-	wg.Wait()
 	if err != nil {
-		if ctl != nil {
-			ctl.Close(context.WithoutCancel(ctx))
-		}
 		return nil, err
 	}
-	pc := &pairedConn{pe: pe, s: s, cand: cand, ctl: ctl, units: make(chan *controlUnit, maxControlBacklog), done: make(chan struct{})}
-	if ctlErr != nil {
-		pc.failed(ctlErr)
-	}
+	pc := &pairedConn{pe: pe, s: s, cand: cand, units: make(chan *controlUnit, maxControlBacklog), done: make(chan struct{})}
 	pc.start(ctx)
 	return pc, nil
 }
@@ -166,7 +159,7 @@ func controlResult(cand *Result, co *controlOutcome) *Result {
 	r := *cand
 	// Locks are looked up on the candidate only.
 	r.BlockedBy = ""
-	r.Outcome, r.Started = co.Outcome, co.started
+	r.Outcome, r.Started, r.Scheduled = co.Outcome, co.started, co.due
 	done := co.Done
 	if done.IsZero() {
 		done = co.end
@@ -177,7 +170,7 @@ func controlResult(cand *Result, co *controlOutcome) *Result {
 		r.LateCause = ""
 	case co.late != "":
 		r.LateCause = co.late
-	case r.LateCause == "":
+	default:
 		r.LateCause = CauseReplayer
 	}
 	return &r
@@ -209,6 +202,7 @@ type pairedConn struct {
 	ctlErr     error
 	retryAt    time.Time
 	backoff    time.Duration
+	opened     bool
 	openFailed bool
 	prevEnd    time.Time
 }
@@ -279,6 +273,7 @@ func (pc *pairedConn) start(ctx context.Context) {
 		defer close(pc.done)
 		defer cancel()
 		defer stop()
+		pc.control(ctx)
 		for u := range pc.units {
 			if ctx.Err() != nil {
 				continue
@@ -317,7 +312,7 @@ func (pc *pairedConn) runControl(ctx context.Context, u *controlUnit) {
 	end := time.Now()
 	pc.prevEnd = end
 	for i, ev := range u.events {
-		pc.pe.meet(resultKey{pc.s.ID, ev.Kind, ev.Index}, nil, &controlOutcome{Outcome: outs[i], started: started, end: end, late: late})
+		pc.pe.meet(resultKey{pc.s.ID, ev.Kind, ev.Index}, nil, &controlOutcome{Outcome: outs[i], due: u.due, started: started, end: end, late: late})
 	}
 }
 
@@ -346,7 +341,10 @@ func (pc *pairedConn) control(ctx context.Context) Conn {
 			return nil
 		}
 		pc.ctl, pc.ctlErr, pc.backoff = c, nil, 0
-		pc.pe.reconnects.Add(1)
+		if pc.opened {
+			pc.pe.reconnects.Add(1)
+		}
+		pc.opened = true
 	}
 	return pc.ctl
 }

@@ -198,7 +198,7 @@ func TestDivergence(t *testing.T) {
 		kinds := map[string]int64{}
 		for _, q := range d.ByFingerprint {
 			kinds[q.Kind] += q.Count
-			if q.Count != 3 || q.Example == nil || q.Example.Text != q.Query || q.Example.Params != nil || !strings.HasPrefix(q.Query, "SELECT") {
+			if q.Count != 3 || q.Compared != 3 || q.Example == nil || q.Example.Text != q.Query || q.Example.Params != nil || !strings.HasPrefix(q.Query, "SELECT") {
 				t.Errorf("divergent query %+v", q)
 			}
 		}

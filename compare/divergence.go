@@ -54,11 +54,15 @@ type Divergence struct {
 type DivergenceQuery struct {
 	Fingerprint string `json:"fingerprint"`
 	Query       string `json:"query"`
-	Count       int64  `json:"count"`
-	Rows        int64  `json:"rows"`
-	Results     int64  `json:"results"`
-	OrderOnly   int64  `json:"order_only"`
-	Errors      int64  `json:"errors"`
+	// Count of its Compared statements diverged: a difference in how
+	// the clusters answer diverges nearly every time, a race between
+	// sessions now and then.
+	Count     int64 `json:"count"`
+	Compared  int64 `json:"compared"`
+	Rows      int64 `json:"rows"`
+	Results   int64 `json:"results"`
+	OrderOnly int64 `json:"order_only"`
+	Errors    int64 `json:"errors"`
 	// Kind is the first divergent statement's: "errors", "rows",
 	// "results" or "order".
 	Kind string `json:"kind"`
@@ -165,17 +169,18 @@ type candidateClient struct {
 }
 
 type divergenceTally struct {
-	d      *Divergence
-	byFP   map[string]*DivergenceQuery
-	first  map[string]stmtKey
-	client candidateClient
-	checks bool
+	d        *Divergence
+	byFP     map[string]*DivergenceQuery
+	compared map[string]int64
+	first    map[string]stmtKey
+	client   candidateClient
+	checks   bool
 }
 
 // pairCandidate reads the candidate's results files again and sets each
 // statement beside the control's.
 func pairCandidate(ctx context.Context, results []string, cs *controlSide) (*divergenceTally, error) {
-	t := &divergenceTally{d: &Divergence{}, byFP: map[string]*DivergenceQuery{}, first: map[string]stmtKey{},
+	t := &divergenceTally{d: &Divergence{}, byFP: map[string]*DivergenceQuery{}, first: map[string]stmtKey{}, compared: map[string]int64{},
 		client: candidateClient{all: newHist(), byQuery: map[string]*hdrhistogram.Histogram{}}, checks: cs.checks}
 	for _, path := range results {
 		if err := t.readOne(ctx, path, cs); err != nil {
@@ -238,6 +243,7 @@ func (t *divergenceTally) line(l *replay.ResultLine, rtt int64, cs *controlSide)
 		return
 	}
 	t.d.Compared++
+	t.compared[l.FP]++
 	if (ctl.flags|cand.flags)&ansVolatile != 0 {
 		t.d.NonDeterministic++
 	}
@@ -281,6 +287,7 @@ func (t *divergenceTally) fill(ctx context.Context, workload string, queries que
 			q.Query = queries[id].text
 		}
 		q.Example.Text = q.Query
+		q.Compared = t.compared[fp]
 		if showParams {
 			q.Example.Text = ""
 			wanted[t.first[fp]] = &q.Example.Example

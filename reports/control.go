@@ -111,7 +111,7 @@ func divergenceSection(c *compare.Comparison) section {
 	}
 	s.lines = append(s.lines, fmt.Sprintf("%s statements answered otherwise on the candidate than on the control: each returns other data to the application after the launch until explained.",
 		num(d.Rows+d.Results+d.Errors)))
-	t := table{caption: "Divergent queries", header: []string{"kind", "count", "fingerprint", "query", "first: control", "first: candidate"}, right: []int{1}, class: "blocker"}
+	t := table{caption: "Divergent queries", header: []string{"kind", "diverged", "fingerprint", "query", "first: control", "first: candidate"}, right: []int{1}, class: "blocker"}
 	if d.Values {
 		t.header = append(t.header, "first divergent statement (with its values)")
 	}
@@ -121,7 +121,7 @@ func divergenceSection(c *compare.Comparison) section {
 			kind = "order only"
 		}
 		ex := q.Example
-		row := []string{kind, num(q.Count), q.Fingerprint, short(q.Query, 80), answer(ex.Control), answer(ex.Candidate)}
+		row := []string{kind, num(q.Count) + " of " + num(q.Compared), q.Fingerprint, short(q.Query, 80), answer(ex.Control), answer(ex.Candidate)}
 		if d.Values {
 			v := short(ex.Text, 90)
 			if len(ex.Params) > 0 {
@@ -132,7 +132,7 @@ func divergenceSection(c *compare.Comparison) section {
 		t.rows = append(t.rows, row)
 	}
 	s.tables = append(s.tables, t)
-	s.notes = append(s.notes, "Statements that read the time, random values or sequences, or rows other sessions write at the same moment, can diverge without a fault; the replay marks the first kinds non-deterministic and leaves them out.")
+	s.notes = append(s.notes, "A difference in how the clusters answer (a collation, a function, a plan returning ties in another order) makes a query diverge nearly every time it runs; a query that diverges now and then more likely read rows other sessions were writing at the same moment, which the two clusters committed in another order. Statements that read the time, random values or sequences are marked non-deterministic by the replay and left out.")
 	return s
 }
 

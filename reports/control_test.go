@@ -41,13 +41,13 @@ func controlFixture() *compare.Comparison {
 	}
 	c.Divergence = &compare.Divergence{Compared: 154392, Rows: 12, Results: 40, OrderOnly: 31, Errors: 1, NonDeterministic: 9000, Checksums: true,
 		ByFingerprint: []compare.DivergenceQuery{
-			{Fingerprint: "77aa66bb55cc44dd", Query: "SELECT id, name FROM customers WHERE region = ? ORDER BY name LIMIT ?", Count: 31, Results: 31, OrderOnly: 31, Kind: "order",
+			{Fingerprint: "77aa66bb55cc44dd", Query: "SELECT id, name FROM customers WHERE region = ? ORDER BY name LIMIT ?", Count: 31, Compared: 31, Results: 31, OrderOnly: 31, Kind: "order",
 				Example: &compare.DivergenceExample{Example: compare.Example{Session: 12, Index: 40, Text: "SELECT id, name FROM customers WHERE region = ? ORDER BY name LIMIT ?"},
 					Control: compare.DivergenceSide{Rows: 10, Checksum: "0a1b2c3d4e5f6a7b", OrderedChecksum: "1122334455667788"}, Candidate: compare.DivergenceSide{Rows: 10, Checksum: "0a1b2c3d4e5f6a7b", OrderedChecksum: "99aabbccddeeff00"}}},
-			{Fingerprint: "3344556677889900", Query: "SELECT count(*) FROM customers WHERE name < ?", Count: 21, Rows: 12, Results: 9, Kind: "results",
+			{Fingerprint: "3344556677889900", Query: "SELECT count(*) FROM customers WHERE name < ?", Count: 21, Compared: 2000, Rows: 12, Results: 9, Kind: "results",
 				Example: &compare.DivergenceExample{Example: compare.Example{Session: 3, Index: 7, Text: "SELECT count(*) FROM customers WHERE name < ?"},
 					Control: compare.DivergenceSide{Rows: 1, Checksum: "5f5f5f5f5f5f5f5f"}, Candidate: compare.DivergenceSide{Rows: 1, Checksum: "6e6e6e6e6e6e6e6e"}}},
-			{Fingerprint: "99aa88bb77cc66dd", Query: "SELECT to_tsvector(?, body) FROM docs WHERE id = ?", Count: 1, Errors: 1, Kind: "errors",
+			{Fingerprint: "99aa88bb77cc66dd", Query: "SELECT to_tsvector(?, body) FROM docs WHERE id = ?", Count: 1, Compared: 12, Errors: 1, Kind: "errors",
 				Example: &compare.DivergenceExample{Example: compare.Example{Session: 5, Index: 2, Text: "SELECT to_tsvector(?, body) FROM docs WHERE id = ?"},
 					Control: compare.DivergenceSide{Rows: 1, Checksum: "0000000000000001"}, Candidate: compare.DivergenceSide{SQLState: "42883"}}},
 		}}

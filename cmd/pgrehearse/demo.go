@@ -37,10 +37,13 @@ var (
 )
 
 // runDemo runs the whole rehearsal on this machine: a baseline and a
-// candidate cluster (each a primary with a streaming replica) from the
+// candidate cluster (each a primary with a streaming replica) and a
+// control (a third copy of the baseline, on its settings) from the
 // installed PostgreSQL binaries, a built-in OLTP load on the baseline
-// with statement logging and sampling, then parse, replay with sampling,
-// compare and report.
+// with statement logging and sampling, then parse, replay onto the
+// candidate and the control at once with sampling, compare and report.
+// The candidate's database collates with ICU where the baseline's uses
+// C, so the report shows answers that differ as well as speed.
 func runDemo(ctx context.Context, env *environment, args []string) error {
 	fs := newFlags(env, "demo", "")
 	keep := fs.Bool("keep", false, "keep the working directory (clusters' data and logs, workload, results, samples) after the demo")
@@ -111,7 +114,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	if _, err := start("baseline replica", func() (*pgcluster.Cluster, error) { return base.StartReplica(ctx, opts("baseline-replica", nil)) }); err != nil {
 		return err
 	}
-	if err := execSQL(ctx, base.DSN("postgres", "postgres"), "CREATE DATABASE shop", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+	if err := execSQL(ctx, base.DSN("postgres", "postgres"), "CREATE DATABASE shop TEMPLATE template0 LOCALE 'C'", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	baseDSN := base.DSN("postgres", "shop")
@@ -125,6 +128,15 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	if _, err := start("candidate replica", func() (*pgcluster.Cluster, error) { return cand.StartReplica(ctx, opts("candidate-replica", nil)) }); err != nil {
+		return err
+	}
+	step("giving the candidate's shop database an ICU collation (en-US, where the baseline's is C) and loading the same data into it")
+	if err := icuShop(ctx, cand); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	step("restoring the control from a base backup of the baseline, on the baseline's settings")
+	ctl, err := start("control", func() (*pgcluster.Cluster, error) { return base.StartClone(ctx, opts("control", nil)) })
+	if err != nil {
 		return err
 	}
 
@@ -167,14 +179,19 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	}
 	results := filepath.Join(work, "results.jsonl")
 	candSamples := filepath.Join(work, "candidate.samples.jsonl")
-	step("replay: the workload on the candidate with its original timing, sampling the candidate -> %s", results)
+	ctlResults := filepath.Join(work, "control.results.jsonl")
+	ctlSamples := filepath.Join(work, "control.samples.jsonl")
+	step("replay: the workload on the candidate and the control at once with its original timing, checksums of every result, sampling both -> %s, %s", results, ctlResults)
 	if err := runReplay(ctx, env, []string{"-q", "--target", cand.DSN("postgres", "postgres"), "-o", results,
-		"--candidate-metrics", "pg:" + cand.DSN("postgres", "postgres"), "--samples", candSamples, workload}); err != nil {
+		"--candidate-metrics", "pg:" + cand.DSN("postgres", "postgres"), "--samples", candSamples,
+		"--control", ctl.DSN("postgres", "postgres"), "--control-output", ctlResults,
+		"--control-metrics", "pg:" + ctl.DSN("postgres", "postgres"), "--control-samples", ctlSamples, workload}); err != nil {
 		return fmt.Errorf("demo: replay: %w", err)
 	}
-	step("compare: baseline during the capture against the candidate during the replay")
+	step("compare: baseline during the capture, candidate and control during the replay")
 	cf := compareFlags{baseline: "pg:" + baseSamples, candidate: "pg:" + candSamples, warmup: -1, top: 10, report: []string{*report},
-		candidateLogs: []string{filepath.Join(cand.LogDir(), "postgresql.log")}, candidateLogPrefix: demoPrefix}
+		candidateLogs: []string{filepath.Join(cand.LogDir(), "postgresql.log")}, candidateLogPrefix: demoPrefix,
+		control: "pg:" + ctlSamples, controlResults: []string{ctlResults}}
 	c, err := cf.build(ctx, env, workload, []string{results})
 	if err != nil {
 		return fmt.Errorf("demo: compare: %w", err)
@@ -188,6 +205,22 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	abs, _ := filepath.Abs(*report)
 	step("done: the verdict is %s (in CI, compare would exit %d). Open the report: %s", c.Verdict.Result, exitFor(c.Verdict.Result), abs)
 	return nil
+}
+
+// icuShop makes the candidate's shop database again with an ICU
+// collation, as a migration to another engine or OS image may, and loads
+// the same data into it (the load is deterministic).
+func icuShop(ctx context.Context, cand *pgcluster.Cluster) error {
+	if err := execSQL(ctx, cand.DSN("postgres", "postgres"), "DROP DATABASE shop",
+		"CREATE DATABASE shop TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'"); err != nil {
+		return fmt.Errorf("make the candidate's database: %w", err)
+	}
+	if err := shopload.Setup(ctx, cand.DSN("postgres", "shop"), 1); err != nil {
+		return fmt.Errorf("load the candidate's data: %w", err)
+	}
+	// The load's writes go to WAL in one go: a checkpoint now keeps the
+	// replay from paying for them.
+	return execSQL(ctx, cand.DSN("postgres", "postgres"), "CHECKPOINT")
 }
 
 func exitFor(result string) int {

@@ -27,9 +27,14 @@ import (
 // session blocked on a lock on one cluster must not hold up its twin on
 // the other, or two sessions that took a lock in opposite orders on the
 // two clusters would wait for each other forever, a deadlock neither
-// cluster could see. A control that falls behind catches up on its own;
-// its lateness says so. Only when a session's control is more than
-// maxControlBacklog units behind does the candidate's session wait for it.
+// cluster could see. For the same reason a session's backlog for the
+// control has no bound: with one, a session running ahead on the
+// candidate fills it while its twin waits on the control for a lock that
+// another session's twin holds, whose next statement waits on the
+// candidate behind the first session's locks. The backlog holds the
+// events the candidate has already run (pointers: no copies), and a
+// warning says when one grows past controlBacklogWarning. A control that
+// falls behind catches up on its own; its lateness says so.
 //
 // The candidate's results go to the replay's sink as without a control.
 // Each of the control's is the candidate's result of the same statement
@@ -41,8 +46,9 @@ import (
 // when the candidate falls behind production), and the control's
 // lateness says how far it fell behind the candidate.
 
-// maxControlBacklog bounds the units a session's control may be behind.
-const maxControlBacklog = 1024
+// controlBacklogWarning is the backlog of units past which a session's
+// control is said to be far behind.
+const controlBacklogWarning = 10000
 
 // Paired replays onto a candidate and a control at the same time.
 type Paired struct {
@@ -53,6 +59,8 @@ type Paired struct {
 	// Grace is how long the control's running statements may go on once
 	// the replay is stopped (default 5s), as the candidate's may.
 	Grace time.Duration
+	// Warn, when set, is told when a session's control falls far behind.
+	Warn func(string)
 
 	mu      sync.Mutex
 	pending map[resultKey]*meeting
@@ -94,7 +102,8 @@ func (pe *Paired) Open(ctx context.Context, s *parse.Session) (Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc := &pairedConn{pe: pe, s: s, cand: cand, units: make(chan *controlUnit, maxControlBacklog), done: make(chan struct{})}
+	pc := &pairedConn{pe: pe, s: s, cand: cand, done: make(chan struct{})}
+	pc.units.cond = sync.NewCond(&pc.units.mu)
 	pc.start(ctx)
 	return pc, nil
 }
@@ -193,7 +202,7 @@ type pairedConn struct {
 	pe    *Paired
 	s     *parse.Session
 	cand  Conn
-	units chan *controlUnit
+	units unitQueue
 	done  chan struct{}
 
 	// The worker's: the control's connection, why there is none, and
@@ -252,7 +261,9 @@ func (u *controlUnit) finish() {
 // worker at the same moment.
 func (pc *pairedConn) Run(ctx context.Context, unit []*parse.Event, outs []Outcome) {
 	u := &controlUnit{events: unit, due: time.Now(), cancelAfter: -1}
-	pc.units <- u
+	if n := pc.units.push(u); n == controlBacklogWarning && pc.pe.Warn != nil {
+		pc.pe.Warn(fmt.Sprintf("session %d: the control is %d statements behind the candidate (a lock on the control, or a slower control); it catches up on its own, and its lateness will show it", pc.s.ID, n))
+	}
 	started := time.Now()
 	stop := context.AfterFunc(ctx, func() { u.cancelAt(time.Since(started)) })
 	pc.cand.Run(ctx, unit, outs)
@@ -274,7 +285,11 @@ func (pc *pairedConn) start(ctx context.Context) {
 		defer cancel()
 		defer stop()
 		pc.control(ctx)
-		for u := range pc.units {
+		for {
+			u, ok := pc.units.pop()
+			if !ok {
+				break
+			}
 			if ctx.Err() != nil {
 				continue
 			}
@@ -353,9 +368,54 @@ func (pc *pairedConn) control(ctx context.Context) Conn {
 // has sent what it was handed.
 func (pc *pairedConn) Close(ctx context.Context) error {
 	err := pc.cand.Close(ctx)
-	close(pc.units)
+	pc.units.close()
 	<-pc.done
 	return err
+}
+
+// unitQueue is a session's backlog for the control: unbounded, in order.
+type unitQueue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	items  []*controlUnit
+	closed bool
+}
+
+// push adds u and returns the backlog's length.
+func (q *unitQueue) push(u *controlUnit) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.items = append(q.items, u)
+	q.cond.Signal()
+	return len(q.items)
+}
+
+// pop waits for the next unit; ok is false once the queue is closed and
+// empty.
+func (q *unitQueue) pop() (*controlUnit, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.items) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if len(q.items) == 0 {
+		return nil, false
+	}
+	u := q.items[0]
+	q.items[0] = nil
+	q.items = q.items[1:]
+	if len(q.items) == 0 {
+		// Let the array go once drained.
+		q.items = nil
+	}
+	return u, true
+}
+
+func (q *unitQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	q.cond.Broadcast()
 }
 
 // Alive is the candidate's connection's: a lost control connection is

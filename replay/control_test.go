@@ -247,3 +247,70 @@ func TestPairedStopped(t *testing.T) {
 		t.Errorf("%d candidate results, control's: %+v", len(cand), ctl)
 	}
 }
+
+// TestPairedOppositeLockOrder: two sessions that take a row lock in
+// opposite orders on the two clusters (the control's first session is
+// held elsewhere first) while the first runs far ahead on the candidate.
+// No side waits for the other, so both replays end, each in its own
+// order.
+func TestPairedOppositeLockOrder(t *testing.T) {
+	ctx := context.Background()
+	var b strings.Builder
+	base := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	line := func(ms, pid int, msg string) {
+		fmt.Fprintf(&b, "%s [%d] %x.%x 00000 LOG:  %s\n", base.Add(time.Duration(ms)*time.Millisecond).Format("2006-01-02 15:04:05.000 MST"), pid, base.Unix(), pid, msg)
+	}
+	line(0, 101, "connection authorized: user=postgres database=names")
+	line(0, 102, "connection authorized: user=postgres database=names")
+	line(1, 101, "statement: BEGIN")
+	line(2, 102, "statement: BEGIN")
+	line(5, 101, "statement: UPDATE people SET name = name WHERE name = 'b'")
+	line(10, 101, "statement: UPDATE people SET name = name WHERE name = 'a'")
+	line(15, 102, "statement: UPDATE people SET name = name WHERE name = 'a'")
+	const ahead = maxAhead
+	for i := range ahead {
+		line(20+i, 101, "statement: SELECT 1")
+	}
+	line(30+ahead, 101, "statement: COMMIT")
+	line(31+ahead, 102, "statement: COMMIT")
+	line(40+ahead, 101, "disconnection: session time: 0:00:01.000")
+	line(40+ahead, 102, "disconnection: session time: 0:00:01.000")
+	var w bytes.Buffer
+	if _, err := parse.Run(ctx, []string{"-"}, &w, parse.Options{Stdin: strings.NewReader(b.String()), Prefix: "%m [%p] %c %e "}); err != nil {
+		t.Fatal(err)
+	}
+	control := namesCluster(t, localeC)
+	candidate := namesCluster(t, localeC)
+	holder, err := connectTo(ctx, control, "names")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	mustExec(ctx, t, holder, "BEGIN")
+	mustExec(ctx, t, holder, "SELECT * FROM people WHERE name = 'b' FOR UPDATE")
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		time.Sleep(time.Second)
+		holder.Exec(ctx, "COMMIT").ReadAll()
+	}()
+	done := make(chan struct{})
+	var cand, ctl map[int]*Result
+	go func() {
+		defer close(done)
+		cand, ctl, _ = replayPaired(t, w.Bytes(), candidate, control)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the paired replay is stuck")
+	}
+	<-released
+	if len(cand) == 0 || len(ctl) == 0 {
+		t.Fatalf("%d candidate and %d control results", len(cand), len(ctl))
+	}
+}
+
+// maxAhead is how many statements the first session runs ahead: more
+// than a bounded backlog of a thousand would hold.
+const maxAhead = 1500

@@ -218,7 +218,8 @@ func (cf *controlFlags) start(ctx context.Context, env *environment, hdr replay.
 	if cf.after {
 		return cr, ctlEx, rw.Add, nil
 	}
-	cr.pe = &replay.Paired{Candidate: ex, Control: ctlEx, ControlSink: rw.Add}
+	cr.pe = &replay.Paired{Candidate: ex, Control: ctlEx, ControlSink: rw.Add,
+		Warn: func(msg string) { fmt.Fprintf(env.stderr, "pgrehearse: warning: %s\n", msg) }}
 	return cr, cr.pe, cr.pe.Sink(sink), nil
 }
 

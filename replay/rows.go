@@ -3,6 +3,7 @@ package replay
 import (
 	"context"
 	"encoding/binary"
+	"sync"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,6 +27,24 @@ type rowSum struct {
 	set, seq uint64
 	rows     int64
 	buf      []byte
+	pooled   *[]byte
+}
+
+// rowBufs keeps the buffers rows are hashed from, so that a checksum
+// allocates nothing per statement.
+var rowBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func (s *rowSum) borrow() {
+	s.pooled = rowBufs.Get().(*[]byte)
+	s.buf = (*s.pooled)[:0]
+}
+
+func (s *rowSum) giveBack() {
+	if s.pooled != nil && cap(s.buf) <= 1<<20 {
+		*s.pooled = s.buf[:0]
+		rowBufs.Put(s.pooled)
+	}
+	s.buf, s.pooled = nil, nil
 }
 
 func (s *rowSum) add(values [][]byte) {
@@ -77,7 +96,7 @@ func (s *rowSums) fold() {
 		s.seq = mix(s.seq*0x9e3779b97f4a7c15 + s.cur.seq)
 	}
 	s.results++
-	s.cur = rowSum{buf: s.cur.buf}
+	s.cur = rowSum{buf: s.cur.buf, pooled: s.cur.pooled}
 }
 
 // read reads one statement's result: the rows returned or affected from
@@ -91,9 +110,11 @@ func (p *pgConn) read(rr *pgconn.ResultReader, ev *parse.Event) Outcome {
 		return o
 	}
 	var s rowSum
+	s.borrow()
 	for rr.NextRow() {
 		s.add(rr.Values())
 	}
+	s.giveBack()
 	rowset := rr.FieldDescriptions() != nil
 	tag, err := rr.Close()
 	o := outcome(tag.RowsAffected(), err)
@@ -118,6 +139,8 @@ func (p *pgConn) simple(ctx context.Context, ev *parse.Event) Outcome {
 	mrr := p.c.Exec(ctx, ev.Text)
 	var rows int64
 	var s rowSums
+	s.cur.borrow()
+	defer s.cur.giveBack()
 	rowset := false
 	for mrr.NextResult() {
 		rr := mrr.ResultReader()

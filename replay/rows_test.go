@@ -1,8 +1,14 @@
 package replay
 
 import (
+	"context"
 	"fmt"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrehearse/pgrehearse/internal/pgtest"
+	"github.com/pgrehearse/pgrehearse/parse"
 )
 
 func sumOf(rows ...[]string) rowSum {
@@ -75,5 +81,42 @@ func BenchmarkRowSum(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s.add(row)
+	}
+}
+
+// BenchmarkReadResult is the replayer's CPU for one statement's result
+// read from a real server, without and with a checksum: a query of 20
+// rows of five columns, the size of a page an application shows. The
+// server's time is in ns/op too; the difference between the two is the
+// checksum's; cpu-µs/op is the replayer's own CPU per statement.
+func BenchmarkReadResult(b *testing.B) {
+	ctx := context.Background()
+	cfg, err := pgconn.ParseConfig(pgtest.DSN(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	const text = "SELECT g, 'Customer ' || g, 'customer' || g || '@example.com', '2026-01-01'::timestamptz + g * interval '1 minute', NULL FROM generate_series(1, 20) g"
+	for _, checksums := range []bool{false, true} {
+		b.Run(fmt.Sprintf("checksums=%v", checksums), func(b *testing.B) {
+			x := &PGExecutor{Config: cfg, Checksums: checksums}
+			c, err := x.Open(ctx, &parse.Session{ID: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close(ctx)
+			ev := &parse.Event{Kind: parse.Statement, Protocol: parse.Unnamed, Text: text, Fingerprint: 1}
+			outs := make([]Outcome, 1)
+			b.ReportAllocs()
+			cpu0 := processCPU()
+			for b.Loop() {
+				c.Run(ctx, []*parse.Event{ev}, outs)
+				if outs[0].Err != nil || outs[0].Rows != 20 || outs[0].Checksummed != checksums {
+					b.Fatalf("%+v", outs[0])
+				}
+			}
+			// The replayer's own CPU, which the wall time (with the
+			// server's and the round trip) hides.
+			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/op")
+		})
 	}
 }

@@ -238,32 +238,7 @@ func TestDivergence(t *testing.T) {
 		c.Control.Latency.Control == nil || c.Control.Latency.Candidate == nil || len(c.Control.Latency.Top) == 0 {
 		t.Errorf("control %+v", c.Control)
 	}
-	// CPU against the control, with its own metric source: the default
-	// gate and one given.
-	cg, err := ParseGate("cpu.p95 <= control * 1.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, gs := range [][]Gate{nil, {cg}} {
-		c, err := Build(ctx, Input{Workload: wl, Results: []string{res}, ControlResults: []string{ctl}, Warmup: -1, Gates: gs,
-			Baseline: fixedSource{"base", 45}, Candidate: fixedSource{"cand", 50}, Control: fixedSource{"ctl", 40}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cpu *GateResult
-		for i := range c.Gates {
-			if strings.HasPrefix(c.Gates[i].Name, "cpu.p95") && c.Gates[i].Against == "control" {
-				cpu = &c.Gates[i]
-			}
-		}
-		m := c.metricNamed("cpu")
-		if cpu == nil || m == nil || m.Control == nil || math.Abs(m.Control.P95-40) > 1e-9 || m.ControlSource != "ctl" || *cpu.Observed != 50 {
-			t.Fatalf("gates %+v, cpu %+v, control %+v, observed %v", c.Gates, m, m.Control, *cpu.Observed)
-		}
-		if want := map[bool]GateStatus{true: Pass, false: Fail}[gs == nil]; cpu.Status != want || math.Abs(*cpu.Threshold-40*map[bool]float64{true: 1.25, false: 1.1}[gs == nil]) > 1e-9 {
-			t.Errorf("%s: %s at threshold %v", cpu.Expr, cpu.Status, *cpu.Threshold)
-		}
-	}
+	checkControlGates(t, wl, res, ctl)
 
 	// With --show-params the example is the statement as logged.
 	for _, q := range build([]string{res}, []string{ctl}, true).Divergence.ByFingerprint {
@@ -301,6 +276,39 @@ func TestDivergence(t *testing.T) {
 	for _, tc := range []struct{ results, controls []string }{{[]string{ctl}, []string{ctl}}, {[]string{res}, []string{res}}} {
 		if _, err := Build(ctx, Input{Workload: wl, Results: tc.results, ControlResults: tc.controls}); err == nil || !strings.Contains(err.Error(), "results file") {
 			t.Errorf("results %v, control %v: %v", tc.results, tc.controls, err)
+		}
+	}
+}
+
+// checkControlGates: CPU against the control, with its own metric
+// source, in the default gate and in one given.
+func checkControlGates(t *testing.T, wl, res, ctl string) {
+	t.Helper()
+	ctx := context.Background()
+	// CPU against the control, with its own metric source: the default
+	// gate and one given.
+	cg, err := ParseGate("cpu.p95 <= control * 1.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, gs := range [][]Gate{nil, {cg}} {
+		c, err := Build(ctx, Input{Workload: wl, Results: []string{res}, ControlResults: []string{ctl}, Warmup: -1, Gates: gs,
+			Baseline: fixedSource{"base", 45}, Candidate: fixedSource{"cand", 50}, Control: fixedSource{"ctl", 40}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cpu *GateResult
+		for i := range c.Gates {
+			if strings.HasPrefix(c.Gates[i].Name, "cpu.p95") && c.Gates[i].Against == "control" {
+				cpu = &c.Gates[i]
+			}
+		}
+		m := c.metricNamed("cpu")
+		if cpu == nil || m == nil || m.Control == nil || math.Abs(m.Control.P95-40) > 1e-9 || m.ControlSource != "ctl" || *cpu.Observed != 50 {
+			t.Fatalf("gates %+v, cpu %+v, control %+v, observed %v", c.Gates, m, m.Control, *cpu.Observed)
+		}
+		if want := map[bool]GateStatus{true: Pass, false: Fail}[gs == nil]; cpu.Status != want || math.Abs(*cpu.Threshold-40*map[bool]float64{true: 1.25, false: 1.1}[gs == nil]) > 1e-9 {
+			t.Errorf("%s: %s at threshold %v", cpu.Expr, cpu.Status, *cpu.Threshold)
 		}
 	}
 }

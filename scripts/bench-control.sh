@@ -32,8 +32,8 @@ stop() { "${RUNAS[@]}" "$BIN/pg_ctl" -D "$WORKDIR/$1/data" stop -m immediate >/d
 cpu() { awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {print u+s}' "$1"; }
 dsn() { echo "host=127.0.0.1 port=$1 user=postgres dbname=postgres"; }
 
-echo "| run | mode | wall s | replayer CPU s | statements | CPU µs/statement | CPU µs/statement and cluster | lateness p99 ms | new errors |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| run | mode | load avg | wall s | replayer CPU s | statements | CPU µs/statement | CPU µs/statement and cluster | lateness p99 ms | new errors |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for run in $(seq "$RUNS"); do
   for mode in plain checksums control; do
     fresh cand "$PORT"
@@ -42,15 +42,18 @@ for run in $(seq "$RUNS"); do
       checksums) extra=(--checksums) ;;
       control) fresh ctl $((PORT + 1)); extra=(--control "$(dsn $((PORT + 1)))" --control-output "$WORKDIR/control.jsonl") ;;
     esac
+    # The machine may be shared: the 1-minute load average before each
+    # replay says how busy it was.
+    load=$(cut -d' ' -f1 /proc/loadavg)
     /usr/bin/time -v "$WORKDIR/pgrehearse" replay -q --json --target "$(dsn "$PORT")" "${extra[@]}" \
       -o "$WORKDIR/results.jsonl" "$WORKDIR/A.pgrw" >"$WORKDIR/sum.json" 2>"$WORKDIR/time.txt"
     sides=1; [ "$mode" = control ] && sides=2
-    python3 - "$run" "$mode" "$(cpu "$WORKDIR/time.txt")" "$sides" "$WORKDIR/sum.json" <<'PY'
+    python3 - "$run" "$mode" "$(cpu "$WORKDIR/time.txt")" "$sides" "$WORKDIR/sum.json" "$load" <<'PY'
 import json, sys
-run, mode, cpu, sides, path = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+run, mode, cpu, sides, path, load = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
 s = json.load(open(path))
 n = s['replayed']
-print(f"| {run} | {mode} | {s['duration_s']:.1f} | {cpu:.1f} | {n} | {cpu*1e6/n:.0f} | {cpu*1e6/(n*sides):.0f} | {s['lateness_p99_ms']:.1f} | {s['new_errors']} |")
+print(f"| {run} | {mode} | {load} | {s['duration_s']:.1f} | {cpu:.1f} | {n} | {cpu*1e6/n:.0f} | {cpu*1e6/(n*sides):.0f} | {s['lateness_p99_ms']:.1f} | {s['new_errors']} |")
 PY
     stop cand; stop ctl
   done

@@ -209,18 +209,22 @@ func (dc *demoClusters) setUp(ctx context.Context, step func(string, ...any)) (b
 	if err = shopload.Setup(ctx, base.DSN("postgres", "shop"), 1); err != nil {
 		return nil, nil, nil, fmt.Errorf("demo: load the data: %w", err)
 	}
-	step("restoring the candidate from a base backup of the baseline, with its replica (shared_buffers 16MB, checkpoints every 30s or 32MB of WAL)")
+	step("restoring the candidate from a base backup of the baseline (shared_buffers 16MB, checkpoints every 30s or 32MB of WAL)")
 	if cand, err = dc.start("candidate", func() (*pgcluster.Cluster, error) {
 		return base.StartClone(ctx, dc.opts("candidate", candidateSettings))
 	}); err != nil {
 		return
 	}
-	if _, err = dc.start("candidate replica", func() (*pgcluster.Cluster, error) { return cand.StartReplica(ctx, dc.opts("candidate-replica", nil)) }); err != nil {
-		return
-	}
 	step("giving the candidate's shop database an ICU collation (en-US, where the baseline's is C) and loading the same data into it")
 	if err = icuShop(ctx, cand); err != nil {
 		return nil, nil, nil, fmt.Errorf("demo: %w", err)
+	}
+	// The replica is made after the load: with the candidate's small
+	// max_wal_size, WAL a replica had not received yet could be recycled
+	// under it.
+	step("starting the candidate's streaming replica")
+	if _, err = dc.start("candidate replica", func() (*pgcluster.Cluster, error) { return cand.StartReplica(ctx, dc.opts("candidate-replica", nil)) }); err != nil {
+		return
 	}
 	step("restoring the control from a base backup of the baseline, on the baseline's settings")
 	ctl, err = dc.start("control", func() (*pgcluster.Cluster, error) { return base.StartClone(ctx, dc.opts("control", nil)) })

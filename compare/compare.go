@@ -3,7 +3,6 @@ package compare
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -15,7 +14,7 @@ import (
 
 // FormatVersion is the comparison document's version
 // (docs/comparison-format.md).
-const FormatVersion = 1
+const FormatVersion = 2
 
 // Result is a verdict's answer.
 type Result string
@@ -47,6 +46,15 @@ type Comparison struct {
 	// figures (from pg_stat_statements), where the sources have them.
 	Waits         *Waits         `json:"waits,omitempty"`
 	ServerQueries *ServerQueries `json:"server_queries,omitempty"`
+
+	// Control is the control replayed beside the candidate (control.go)
+	// and Divergence their answers set side by side (divergence.go); nil
+	// without one. DefaultGatesBasis says what the default gates compared
+	// the candidate with. Collation is the replay's collation pre-flight.
+	Control           *Control               `json:"control,omitempty"`
+	Divergence        *Divergence            `json:"divergence,omitempty"`
+	DefaultGatesBasis string                 `json:"default_gates_basis,omitempty"`
+	Collation         *replay.CollationCheck `json:"collation,omitempty"`
 }
 
 // Verdict is the answer: GO, NO-GO or INCONCLUSIVE, why, and what next.
@@ -135,6 +143,10 @@ type Metric struct {
 	Caveats         []string         `json:"caveats,omitempty"`
 	BaselineSeries  *metrics.Aligned `json:"baseline_series,omitempty"`
 	CandidateSeries *metrics.Aligned `json:"candidate_series,omitempty"`
+	// The control's side, when there is one.
+	Control       *metrics.Stats   `json:"control,omitempty"`
+	ControlSource string           `json:"control_source,omitempty"`
+	ControlSeries *metrics.Aligned `json:"control_series,omitempty"`
 	// WarmupS is the start of each series dropped from the figures.
 	WarmupS float64 `json:"warmup_s"`
 }
@@ -237,6 +249,10 @@ type Input struct {
 	// with its parameter values, in the document. Off by default: the
 	// values are production data.
 	ShowParams bool
+	// ControlResults are the results files of a control replay (shards
+	// merge), Control its metric source (nil: none).
+	ControlResults []string
+	Control        metrics.Source
 }
 
 // DefaultGates are used when none are given. Gates on metrics no source
@@ -317,44 +333,19 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 		return nil, err
 	}
 	c.Errors.Outside = capt.outside
+	if err := c.addControl(ctx, in, capt, queries); err != nil {
+		return nil, err
+	}
+	c.addCollation(in)
 
 	// Cluster metrics on the time-since-start axis.
 	if err := c.addMetrics(ctx, in); err != nil {
 		return nil, err
 	}
+	c.addControlMetrics(ctx, in)
 
 	c.Judge(in.Gates)
 	return c, nil
-}
-
-// Judge evaluates gates (the defaults when there are none) against the
-// comparison and sets the verdict. Default gates on metrics no source
-// provides are left out rather than made inconclusive; gates that were
-// asked for are always kept.
-func (c *Comparison) Judge(gates []Gate) {
-	c.Gates, c.DefaultGates = nil, false
-	if len(gates) == 0 {
-		c.DefaultGates = true
-		for _, expr := range DefaultGates {
-			g, _ := ParseGate(expr)
-			cand, _ := c.measure(g.Name)
-			if cand == nil && c.metric(g.Name) == nil && !isReplayMeasure(g.Name) {
-				continue
-			}
-			gates = append(gates, g)
-		}
-	}
-	for _, g := range gates {
-		cand, base := c.measure(g.Name)
-		c.Gates = append(c.Gates, g.Evaluate(cand, base))
-	}
-	c.Verdict = Verdict{}
-	c.decide()
-}
-
-func isReplayMeasure(name string) bool {
-	_, ok := GateNames[name]
-	return ok && (strings.HasPrefix(name, "replay.") || strings.HasPrefix(name, "errors.") || strings.HasPrefix(name, "latency."))
 }
 
 func (c *Comparison) addMetrics(ctx context.Context, in Input) error {
@@ -436,150 +427,4 @@ func dedupe(ss []string) []string {
 		}
 	}
 	return out
-}
-
-func (c *Comparison) metric(name string) *Metric {
-	for i := range c.Metrics {
-		if strings.HasPrefix(name, c.Metrics[i].Name+".") {
-			return &c.Metrics[i]
-		}
-	}
-	return nil
-}
-
-// measure returns the candidate's and the baseline's value of a gate's
-// measure, nil where unknown.
-func (c *Comparison) measure(name string) (cand, base *float64) {
-	f := func(v float64) *float64 { return &v }
-	fid := &c.Fidelity
-	switch name {
-	case "replay.lateness.p99":
-		return f(fid.LatenessP99MS), nil
-	case "replay.lateness.max":
-		return f(fid.LatenessMaxMS), nil
-	case "replay.late_share":
-		return f(100 * fid.LateShare), nil
-	case "replay.skipped":
-		n := int64(0)
-		for _, v := range fid.Skipped {
-			n += v
-		}
-		return f(float64(n)), nil
-	case "errors.new":
-		return f(float64(c.Errors.NewN)), nil
-	case "errors.total":
-		return f(float64(c.Errors.Total)), nil
-	case "errors.missing":
-		return f(float64(c.Errors.MissingN)), nil
-	case "latency.p50", "latency.p95", "latency.p99":
-		get := func(p *Pcts) *float64 {
-			if p == nil {
-				return nil
-			}
-			switch name {
-			case "latency.p50":
-				return f(p.P50)
-			case "latency.p95":
-				return f(p.P95)
-			}
-			return f(p.P99)
-		}
-		return get(c.Latency.Candidate), get(c.Latency.Baseline)
-	}
-	m := c.metric(name)
-	if m == nil {
-		return nil, nil
-	}
-	stat := name[len(m.Name)+1:]
-	get := func(st *metrics.Stats, a *metrics.Aligned) *float64 {
-		if st == nil {
-			return nil
-		}
-		switch stat {
-		case "mean":
-			return f(st.Mean)
-		case "p95":
-			return f(st.P95)
-		case "p99":
-			return f(metrics.Percentile(a.Points(), 99))
-		case "max":
-			return f(st.Max)
-		}
-		return nil
-	}
-	return get(m.Candidate, m.CandidateSeries), get(m.Baseline, m.BaselineSeries)
-}
-
-// decide sets the verdict: a failed gate is NO-GO; otherwise a replay
-// that fell behind, or a gate that could not be evaluated, is
-// INCONCLUSIVE; only then GO.
-func (c *Comparison) decide() {
-	if c.connectionsVerdict() {
-		return
-	}
-	v := &c.Verdict
-	var failed []GateResult
-	for _, g := range c.Gates {
-		if g.Status == Fail {
-			failed = append(failed, g)
-		}
-	}
-	if len(failed) > 0 {
-		g := failed[0]
-		v.Result = NOGO
-		v.Reason = fmt.Sprintf("gate %q failed: observed %s, threshold %s", g.Expr, fmtp(g.Observed), fmtp(g.Threshold))
-		if len(failed) > 1 {
-			v.Reason += fmt.Sprintf(" (and %d more failed gates)", len(failed)-1)
-		}
-		seen := map[string]bool{}
-		for _, g := range failed {
-			var next string
-			switch {
-			case g.Name == "errors.new" || g.Name == "errors.total":
-				next = "look at the new errors: each is a statement that worked in production and fails on the candidate"
-			case g.Name == "errors.missing":
-				next = "look at the errors production had that the candidate did not: the replay diverged there, or the candidate behaves otherwise"
-			case strings.HasPrefix(g.Name, "latency."):
-				next = "look at the regressed queries, and EXPLAIN (ANALYZE, BUFFERS) them on both clusters"
-			case strings.HasPrefix(g.Name, "replay.") && c.Fidelity.Bottleneck == replay.CauseLock:
-				next = "statements started late because their sessions waited for locks on the candidate: see lock_waits in the replay fidelity section for who held them before trusting the other figures"
-			case strings.HasPrefix(g.Name, "replay.") && c.Fidelity.Bottleneck == "target":
-				next = "statements started late because their session's previous statement was still running on the candidate: the candidate is slower than production under this load; see the regressed queries"
-			case strings.HasPrefix(g.Name, "replay."):
-				next = "the replayer could not keep to the schedule: see the replay fidelity section before trusting the other figures"
-			default:
-				next = "look at the " + g.Name[:strings.IndexByte(g.Name, '.')] + " chart: is it a sustained rise or a spike, and does it start after the warm-up?"
-			}
-			if !seen[next] {
-				seen[next] = true
-				v.Next = append(v.Next, next)
-			}
-		}
-		return
-	}
-	if c.Fidelity.BehindSchedule {
-		v.Result, v.Reason = INCONCLUSIVE, "the replay fell behind schedule, so the candidate did not carry the production load"
-		v.Next = append(v.Next, c.Fidelity.Diagnosis...)
-		return
-	}
-	if c.Fidelity.Interrupted {
-		v.Result, v.Reason = INCONCLUSIVE, "the replay was interrupted before the end of the workload"
-		v.Next = append(v.Next, "replay the whole workload")
-		return
-	}
-	if c.coverageVerdict() {
-		return
-	}
-	for _, g := range c.Gates {
-		if g.Status == Inconclusive {
-			v.Result, v.Reason = INCONCLUSIVE, fmt.Sprintf("gate %q could not be evaluated: %s", g.Expr, g.Note)
-			v.Next = append(v.Next, g.Note)
-			return
-		}
-	}
-	if len(c.Gates) == 0 {
-		v.Result, v.Reason = INCONCLUSIVE, "no gate could be evaluated"
-		return
-	}
-	v.Result, v.Reason = GO, fmt.Sprintf("all %d gates passed", len(c.Gates))
 }

@@ -20,8 +20,9 @@ import (
 // replay.lateness.p99; see GateNames). OP is one of < <= > >= == !=.
 // THRESHOLD is a number, optionally with a unit (700ms, 1s, 80%), or the
 // same measure of the baseline scaled or shifted: baseline, baseline * 1.10,
-// baseline + 50ms. Times are compared in milliseconds, percentages as
-// numbers (80% is 80).
+// baseline + 50ms, or of the control (a copy of the baseline the same
+// workload was replayed onto): control * 1.2. Times are compared in
+// milliseconds, percentages as numbers (80% is 80).
 //
 //	cpu.p95 < 80
 //	cpu.p95 <= baseline * 1.10
@@ -38,6 +39,9 @@ type Gate struct {
 	// or the offset (Add) applied to the baseline's value.
 	Value    float64 `json:"value"`
 	Baseline string  `json:"baseline,omitempty"` // "", "*" or "+"
+	// Against is "control" when the threshold is the control's value,
+	// "" for the baseline's.
+	Against string `json:"against,omitempty"`
 }
 
 // GateNames lists the measures a gate may name, with what each is.
@@ -52,6 +56,9 @@ var GateNames = map[string]string{
 	"latency.p50":         "median statement latency (ms)",
 	"latency.p95":         "95th percentile statement latency (ms)",
 	"latency.p99":         "99th percentile statement latency (ms)",
+	"divergence.rows":     "statements that returned or affected another number of rows than on the control",
+	"divergence.results":  "statements that returned other rows than on the control (or the same rows in another order under ORDER BY)",
+	"divergence.errors":   "statements that failed otherwise than on the control (one failed, or another SQLSTATE)",
 }
 
 func init() {
@@ -102,8 +109,17 @@ func ParseGate(expr string) (Gate, error) {
 		return g, &GateError{expr, opPos, "want a comparison: < <= > >= == !="}
 	}
 	p.space()
-	if strings.HasPrefix(p.s[p.i:], "baseline") {
-		p.i += len("baseline")
+	against := ""
+	for _, w := range []string{"baseline", "control"} {
+		if strings.HasPrefix(p.s[p.i:], w) {
+			against = w
+		}
+	}
+	if against != "" {
+		p.i += len(against)
+		if against == "control" {
+			g.Against = "control"
+		}
 		p.space()
 		g.Value = 1
 		g.Baseline = "*"
@@ -232,6 +248,10 @@ func (g Gate) Evaluate(candidate, baseline *float64) GateResult {
 	}
 	th := g.Value
 	if g.Baseline != "" {
+		if baseline == nil && g.Against == "control" {
+			r.Status, r.Note = Inconclusive, "the control's "+g.Name+" is not available: give --control-results (and --control-metrics for cluster metrics)"
+			return r
+		}
 		if baseline == nil {
 			r.Status, r.Note = Inconclusive, "the baseline's "+g.Name+" is not available: give --baseline-metrics (or a log with durations, for latency)"
 			return r

@@ -24,6 +24,12 @@ func TestParseGate(t *testing.T) {
 		{"errors.new == 0", Gate{Name: "errors.new", Op: "==", Value: 0}},
 		{"replay.lateness.p99 < 100ms", Gate{Name: "replay.lateness.p99", Op: "<", Value: 100}},
 		{"  commits.mean >= baseline * 0.95 ", Gate{Name: "commits.mean", Op: ">=", Value: 0.95, Baseline: "*"}},
+		{"latency.p99 <= control * 1.2", Gate{Name: "latency.p99", Op: "<=", Value: 1.2, Baseline: "*", Against: "control"}},
+		{"cpu.p95 <= control", Gate{Name: "cpu.p95", Op: "<=", Value: 1, Baseline: "*", Against: "control"}},
+		{"latency.p95 <= control + 2ms", Gate{Name: "latency.p95", Op: "<=", Value: 2, Baseline: "+", Against: "control"}},
+		{"divergence.results == 0", Gate{Name: "divergence.results", Op: "==", Value: 0}},
+		{"divergence.rows <= 3", Gate{Name: "divergence.rows", Op: "<=", Value: 3}},
+		{"divergence.errors == 0", Gate{Name: "divergence.errors", Op: "==", Value: 0}},
 	}
 	for _, tt := range tests {
 		got, err := ParseGate(tt.in)
@@ -54,6 +60,8 @@ func TestParseGateErrors(t *testing.T) {
 		{"replica_lag.max < 7h", 19, "unknown unit"},
 		{"latency.p99 <= baseline * x", 26, "number"},
 		{"latency.p99 <= baseline 2", 24, "unexpected text"},
+		{"latency.p99 <= controls * 2", 22, "unexpected text"},
+		{"divergence.rows == 0ms", 20, "not a time"},
 	}
 	for _, tt := range tests {
 		_, err := ParseGate(tt.in)

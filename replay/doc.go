@@ -15,6 +15,16 @@
 // had at Parse or Bind are raised again at their place, so every session
 // goes through the same transaction states as in production.
 //
+// A control (Paired, control.go) replays the same schedule onto a copy of
+// the baseline beside the candidate: each session has a connection on
+// both, each unit goes to both at once, and neither side waits for the
+// other. With checksums on (rows.go) the rows every statement returns are
+// digested as they stream in, so compare can tell whether the candidate
+// returned what the control did; traits.go reads from a statement's text
+// whether its result is ordered, and whether it can differ from run to
+// run. Before replaying, the collation pre-flight (collation.go) sets the
+// candidate's databases beside the control's.
+//
 // Cancellation: when ctx passed to Run ends, no further statement is
 // started; statements already running get Options.Grace to finish, then
 // they are cancelled with a cancel request and recorded as interrupted,

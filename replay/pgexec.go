@@ -30,8 +30,11 @@ type PGExecutor struct {
 	// Execute, for a target behind a transaction pooler, where a named
 	// statement does not outlive the transaction that prepared it.
 	Unnamed bool
+	// Checksums digests the rows every statement returns (rows.go).
+	Checksums bool
 
 	types   typeCache
+	traits  traitCache
 	probeMu sync.Mutex
 	mu      sync.Mutex
 	// monitor asks the target about waits; probes prepare statements
@@ -158,12 +161,7 @@ func (p *pgConn) one(ctx context.Context, ev *parse.Event) Outcome {
 	}
 	switch proto {
 	case parse.Simple:
-		res, err := p.c.Exec(ctx, ev.Text).ReadAll()
-		var rows int64
-		for _, r := range res {
-			rows += r.CommandTag.RowsAffected()
-		}
-		return outcome(rows, err)
+		return p.simple(ctx, ev)
 	case parse.Unnamed:
 		oids := p.typesFor(ctx, ev)
 		o := p.unnamed(ctx, ev, oids)
@@ -179,16 +177,14 @@ func (p *pgConn) one(ctx context.Context, ev *parse.Event) Outcome {
 		if err != nil {
 			return outcome(0, err)
 		}
-		r := p.c.ExecPrepared(ctx, ev.Name, values(ev.Params), nil, nil).Read()
-		o := outcome(r.CommandTag.RowsAffected(), r.Err)
+		o := p.read(p.c.ExecPrepared(ctx, ev.Name, values(ev.Params), nil, nil), ev)
 		o.Retyped = retyped
 		return o
 	}
 }
 
 func (p *pgConn) unnamed(ctx context.Context, ev *parse.Event, oids []uint32) Outcome {
-	r := p.c.ExecParams(ctx, ev.Text, values(ev.Params), oids, nil, nil).Read()
-	return outcome(r.CommandTag.RowsAffected(), r.Err)
+	return p.read(p.c.ExecParams(ctx, ev.Text, values(ev.Params), oids, nil, nil), ev)
 }
 
 // prepare makes sure the named statement of ev is prepared with its text,

@@ -67,9 +67,8 @@ func (p *pgConn) pipelineOnce(ctx context.Context, unit []*parse.Event, outs []O
 			o := &outs[rq.ev]
 			switch r := res.(type) {
 			case *pgconn.ResultReader:
-				tag, err := r.Close()
-				*o = outcome(tag.RowsAffected(), err)
-				if err != nil {
+				*o = p.read(r, unit[rq.ev])
+				if o.Err != nil {
 					failed = rq.ev
 				}
 			}

@@ -16,7 +16,7 @@ import (
 )
 
 // ResultsVersion is the version of the results format (docs/results-format.md).
-const ResultsVersion = 2
+const ResultsVersion = 3
 
 // ResultsHeader is the first line of a results file.
 type ResultsHeader struct {
@@ -52,6 +52,18 @@ type ResultsHeader struct {
 	// Unnamed is set when named prepared statements were sent unnamed
 	// (replay --unnamed, for a transaction pooler).
 	Unnamed bool `json:"unnamed,omitempty"`
+	// Role is "control" in the results of a control replay (the same
+	// workload replayed onto a copy of the baseline beside the
+	// candidate), "" in the candidate's.
+	Role string `json:"role,omitempty"`
+	// ControlMode is how a control was replayed beside the candidate:
+	// "concurrent" (from one schedule, each statement sent to both) or
+	// "after" (one replay after the other); "" without a control.
+	ControlMode string `json:"control_mode,omitempty"`
+	// Checksums is set when the lines carry checksums of returned rows.
+	Checksums bool `json:"checksums,omitempty"`
+	// Collation is the collation pre-flight, when one ran.
+	Collation *CollationCheck `json:"collation,omitempty"`
 }
 
 // Summary is the last line of a results file, and what replay prints.
@@ -78,20 +90,24 @@ type Summary struct {
 	// Pipelined counts statements sent in one pipeline with the one
 	// before them; Retyped those prepared again with declared parameter
 	// types.
-	Pipelined     int64   `json:"pipelined"`
-	Retyped       int64   `json:"retyped,omitempty"`
-	Sessions      int64   `json:"sessions"`
-	OpenErrors    int64   `json:"connect_errors"`
-	LatenessP50MS float64 `json:"lateness_p50_ms"`
-	LatenessP99MS float64 `json:"lateness_p99_ms"`
-	LatenessMaxMS float64 `json:"lateness_max_ms"`
-	LateOver100ms float64 `json:"late_over_100ms_share"`
-	LatencyP50MS  float64 `json:"latency_p50_ms"`
-	LatencyP95MS  float64 `json:"latency_p95_ms"`
-	LatencyP99MS  float64 `json:"latency_p99_ms"`
-	Started       string  `json:"started"`
-	Finished      string  `json:"finished"`
-	Interrupted   bool    `json:"interrupted"`
+	Pipelined int64 `json:"pipelined"`
+	Retyped   int64 `json:"retyped,omitempty"`
+	// Checksummed counts statements whose returned rows were digested;
+	// NonDeterministic those marked non-deterministic (nd).
+	Checksummed      int64   `json:"checksummed,omitempty"`
+	NonDeterministic int64   `json:"nondeterministic,omitempty"`
+	Sessions         int64   `json:"sessions"`
+	OpenErrors       int64   `json:"connect_errors"`
+	LatenessP50MS    float64 `json:"lateness_p50_ms"`
+	LatenessP99MS    float64 `json:"lateness_p99_ms"`
+	LatenessMaxMS    float64 `json:"lateness_max_ms"`
+	LateOver100ms    float64 `json:"late_over_100ms_share"`
+	LatencyP50MS     float64 `json:"latency_p50_ms"`
+	LatencyP95MS     float64 `json:"latency_p95_ms"`
+	LatencyP99MS     float64 `json:"latency_p99_ms"`
+	Started          string  `json:"started"`
+	Finished         string  `json:"finished"`
+	Interrupted      bool    `json:"interrupted"`
 	// DurationS is how long the replay took; ScheduledS how long the
 	// replayed workload lasts at the replay's speed (idle time skipped
 	// with --jump excluded), JumpedS how much --jump skipped.
@@ -262,6 +278,12 @@ func (rw *ResultsWriter) count(r *Result) {
 	if r.Retyped {
 		s.Retyped++
 	}
+	if r.Checksummed {
+		s.Checksummed++
+	}
+	if r.NonDeterministic != "" {
+		s.NonDeterministic++
+	}
 	if r.Err != nil {
 		s.Errors++
 	}
@@ -349,7 +371,27 @@ func appendResult(b []byte, r *Result) []byte {
 		b = append(b, `,"sqlstate":`...)
 		b = strconv.AppendQuote(b, st)
 	}
+	if r.Checksummed {
+		b = appendHex(append(b, `,"ck":"`...), r.Checksum)
+		if r.Ordered {
+			b = appendHex(append(b, `","ock":"`...), r.OrderedChecksum)
+		}
+		b = append(b, '"')
+	}
+	if r.NonDeterministic != "" {
+		b = append(b, `,"nd":`...)
+		b = strconv.AppendQuote(b, r.NonDeterministic)
+	}
 	return append(b, "}\n"...)
+}
+
+// appendHex appends v as 16 hex digits.
+func appendHex(b []byte, v uint64) []byte {
+	const digits = "0123456789abcdef"
+	for i := 60; i >= 0; i -= 4 {
+		b = append(b, digits[v>>uint(i)&0xf])
+	}
+	return b
 }
 
 // Snapshot returns the figures so far: statements done, errors, new

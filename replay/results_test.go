@@ -160,6 +160,12 @@ func TestResultsRoundTrip(t *testing.T) {
 		if r.Lateness() > time.Millisecond {
 			r.LateCause = causes[rng.IntN(len(causes))]
 		}
+		if rng.IntN(3) == 0 {
+			r.setChecksum(rng.Uint64(), rng.Uint64(), rng.IntN(2) == 0)
+		}
+		if rng.IntN(5) == 0 {
+			r.NonDeterministic = "now()"
+		}
 		rw.Add(r)
 		want = append(want, r)
 	}
@@ -198,8 +204,11 @@ func TestResultsRoundTrip(t *testing.T) {
 			if l.Session != w.Session || l.Index != w.Index || l.EventKind() != w.Kind && !(w.Kind == 0 && l.EventKind() == parse.Statement) ||
 				l.StartUS != w.Started.UnixMicro() || l.LatUS != w.Latency.Microseconds() || l.Fingerprint() != w.Fingerprint ||
 				l.Pipelined != w.Pipelined || l.StandIn != w.StandIn || l.BlockedBy != w.BlockedBy || l.SQLState != state ||
-				l.Skipped != w.SkipReason || l.Late != w.LateCause || l.Rows != w.Rows || l.Interrupted != w.Interrupted {
+				l.Skipped != w.SkipReason || l.Late != w.LateCause || l.Rows != w.Rows || l.Interrupted != w.Interrupted || l.ND != w.NonDeterministic {
 				t.Fatalf("line %d: read %+v, wrote %+v", n, l, w)
+			}
+			if set, seq, ok, ordered := l.Checksum(); ok != w.Checksummed || set != w.Checksum || ordered != w.Ordered || seq != w.OrderedChecksum {
+				t.Fatalf("line %d: checksums read %x %x %v %v, wrote %+v", n, set, seq, ok, ordered, w.Outcome)
 			}
 			n++
 		}

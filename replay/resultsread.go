@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/pgrehearse/pgrehearse/parse"
 	"github.com/pgrehearse/pgrehearse/parse/fingerprint"
@@ -40,6 +41,14 @@ type ResultLine struct {
 	SQLState    string `json:"sqlstate,omitempty"`
 	// Interrupted: the end of the replay cut the statement short.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// CK is the checksum of the returned rows in any order, OCK in their
+	// order (statements with a top-level ORDER BY); 16 hex digits, ""
+	// without one.
+	CK  string `json:"ck,omitempty"`
+	OCK string `json:"ock,omitempty"`
+	// ND says what makes the statement non-deterministic, "" when
+	// nothing does.
+	ND string `json:"nd,omitempty"`
 }
 
 // EventKind is the workload event kind the line is the result of.
@@ -161,4 +170,23 @@ func (rr *ResultsReader) Next() (*ResultLine, error) {
 	}
 	rr.truncated = rr.summary == nil || rr.held > 0
 	return nil, io.EOF
+}
+
+// Checksum returns the line's checksums of returned rows: in any order,
+// and in their order when the statement is ordered; ok is false when the
+// line has none.
+func (l *ResultLine) Checksum() (set, seq uint64, ok, ordered bool) {
+	if l.CK == "" {
+		return 0, 0, false, false
+	}
+	set, err := strconv.ParseUint(l.CK, 16, 64)
+	if err != nil {
+		return 0, 0, false, false
+	}
+	if l.OCK != "" {
+		if seq, err = strconv.ParseUint(l.OCK, 16, 64); err == nil {
+			ordered = true
+		}
+	}
+	return set, seq, true, ordered
 }

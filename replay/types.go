@@ -87,6 +87,19 @@ type Outcome struct {
 	// Unnamed is set when a named prepared statement was sent as an
 	// unnamed Parse/Bind/Execute (PGExecutor.Unnamed): a protocol change.
 	Unnamed bool
+	// Checksummed is set when checksums were on and the statement
+	// returned rows: Checksum digests them whatever their order, and
+	// OrderedChecksum in their order when Ordered (its top level has
+	// ORDER BY).
+	Checksummed     bool
+	Ordered         bool
+	Checksum        uint64
+	OrderedChecksum uint64
+	// NonDeterministic says what in the statement's text makes its
+	// result differ between two runs on the same data ("random()",
+	// "now()", "LIMIT without ORDER BY", ...): it is left out of the
+	// divergence counts.
+	NonDeterministic string
 }
 
 // Result is one statement's record: when it should have started, when it

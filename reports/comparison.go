@@ -121,6 +121,7 @@ func layout(c *compare.Comparison, o Options) []section {
 	for _, lw := range f.LockWaits {
 		fid.notes = append(fid.notes, fmt.Sprintf("%s statements of %d sessions waited on the target for a lock held by %s (longest %.1f s).", num(lw.Statements), lw.Sessions, lw.BlockedBy, lw.MaxS))
 	}
+	fid.tables = append(fid.tables, controlFidelity(c)...)
 	out = append(out, fid)
 
 	cm := section{charts: true, title: "Cluster metrics (baseline: capture window; candidate: replay window)"}
@@ -128,6 +129,12 @@ func layout(c *compare.Comparison, o Options) []section {
 		cm.lines = append(cm.lines, "No metric source was given: pass --baseline-metrics and --candidate-metrics to compare CPU, IOPS and replica lag.")
 	} else {
 		t := table{header: []string{"metric", "unit", "base mean", "base p95", "base max", "cand mean", "cand p95", "cand max", "p95 diff", "p95 ratio"}, right: []int{2, 3, 4, 5, 6, 7, 8, 9}}
+		withControl := hasControlMetrics(c)
+		if withControl {
+			cm.title = "Cluster metrics (baseline: capture window; candidate and control: their replay windows)"
+			t.header = append(t.header, "ctl mean", "ctl p95", "ctl max", "p95 vs ctl")
+			t.right = append(t.right, 10, 11, 12, 13)
+		}
 		var warm float64
 		for _, m := range c.Metrics {
 			b, cd := m.Baseline, m.Candidate
@@ -137,6 +144,10 @@ func layout(c *compare.Comparison, o Options) []section {
 				diff(b, cd), ratio(b, cd)})
 			warm = max(warm, m.WarmupS)
 			src := fmt.Sprintf("%s: baseline from %s, candidate from %s", m.Name, orNone(m.BaselineSource), orNone(m.CandidateSource))
+			if withControl {
+				t.rows[len(t.rows)-1] = append(t.rows[len(t.rows)-1], controlMetricCells(m)...)
+				src += ", control from " + orNone(m.ControlSource)
+			}
 			cm.notes = append(cm.notes, src)
 			for _, cv := range m.Caveats {
 				cm.notes = append(cm.notes, m.Name+": "+cv)
@@ -171,6 +182,8 @@ func layout(c *compare.Comparison, o Options) []section {
 	} else {
 		lat.notes = append(lat.notes, "No query with at least 10 calls is slower at p99 on the candidate.")
 	}
+	ct, cn := controlLatency(c)
+	lat.tables, lat.notes = append(lat.tables, ct...), append(lat.notes, cn...)
 	out = append(out, lat)
 
 	errs := section{title: "Errors"}
@@ -224,10 +237,17 @@ func layout(c *compare.Comparison, o Options) []section {
 		errs.notes = append(errs.notes, fmt.Sprintf("%s production errors belong to no session (failed logins) and are not replayed.", num(c.Errors.Outside)))
 	}
 	out = append(out, errs)
+	out = append(out, divergenceSection(c))
+	if s, ok := collationSection(c); ok {
+		out = append(out, s)
+	}
 
 	gs := section{title: "Gates"}
 	if c.DefaultGates {
 		gs.title += " (defaults: none were given)"
+	}
+	if b := c.DefaultGatesBasis; b != "" {
+		gs.lines = append(gs.lines, strings.ToUpper(b[:1])+b[1:]+".")
 	}
 	gt := table{header: []string{"status", "gate", "observed", "threshold", "note"}, right: []int{2, 3}}
 	for _, g := range c.Gates {

@@ -60,6 +60,7 @@ func HTML(w io.Writer, c *compare.Comparison, o Options) error {
 	for _, e := range c.Errors.New {
 		params = params || e.Example != nil
 	}
+	params = params || c.Divergence != nil && c.Divergence.Values
 	data := struct {
 		C        *compare.Comparison
 		Class    string
@@ -92,6 +93,7 @@ const (
 	chartW, chartH                   = 760.0, 240.0
 	padL, padR, padT, padB           = 64.0, 16.0, 28.0, 36.0
 	baselineColour, candidateColour  = "#2563eb", "#ea580c"
+	controlColour                    = "#059669"
 	thresholdColour, warmupFillColor = "#dc2626", "#e5e7eb"
 )
 
@@ -109,9 +111,9 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 	// Each side as runs of finite points: a value that is not a number
 	// breaks the line instead of sending it off the chart.
 	type pt struct{ s, v float64 }
-	sides := [2][][]pt{}
+	sides := [3][][]pt{}
 	xmax, ymin, ymax := math.Max(m.WarmupS, 0), 0.0, 0.0
-	for i, s := range []*metrics.Aligned{m.BaselineSeries, m.CandidateSeries} {
+	for i, s := range []*metrics.Aligned{m.BaselineSeries, m.CandidateSeries, m.ControlSeries} {
 		if s == nil {
 			continue
 		}
@@ -195,8 +197,14 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 	}
 	for i, runs := range sides {
 		colour, name := baselineColour, "baseline"
-		if i == 1 {
+		switch i {
+		case 1:
 			colour, name = candidateColour, "candidate"
+		case 2:
+			colour, name = controlColour, "control"
+		}
+		if len(runs) == 0 && i == 2 && m.ControlSeries == nil {
+			continue // no control at all
 		}
 		if len(runs) == 0 {
 			fmt.Fprintf(&labels, `<text x="%s" y="%s" class="missing %s">no %s data</text>`, f((padL+chartW-padR)/2), f(padT+30+float64(i)*18), name, name)
@@ -220,6 +228,9 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 	lx := chartW - padR - 250
 	fmt.Fprintf(&b, `<rect x="%s" y="6" width="12" height="4" fill="%s"/><text x="%s" y="12" class="legend">baseline (capture)</text>`, f(lx), baselineColour, f(lx+16))
 	fmt.Fprintf(&b, `<rect x="%s" y="6" width="12" height="4" fill="%s"/><text x="%s" y="12" class="legend">candidate (replay)</text>`, f(lx+130), candidateColour, f(lx+146))
+	if m.ControlSeries != nil {
+		fmt.Fprintf(&b, `<rect x="%s" y="20" width="12" height="4" fill="%s"/><text x="%s" y="26" class="legend">control (replay)</text>`, f(lx+130), controlColour, f(lx+146))
+	}
 	b.WriteString(`</svg></figure>`)
 	return template.HTML(b.String())
 }

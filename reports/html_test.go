@@ -90,7 +90,7 @@ func TestHTMLSelfContained(t *testing.T) {
 		`<table class="blocker">`, "<td>42883</td>",
 		`<tr class="fail"><td>✗ FAIL</td>`, `<tr class="inconclusive"><td>? inconclusive</td>`, `<tr class="pass"><td>✓ pass</td>`,
 		"Replay fidelity", "Query latency", "Errors", "Gates", "Warnings",
-		"pgrehearse-comparison version 1, generated 2026-11-20T15:10:00Z",
+		"pgrehearse-comparison version 2, generated 2026-11-20T15:10:00Z",
 		"literals and parameter values are not in this report",
 	} {
 		if !strings.Contains(page, want) {

@@ -37,11 +37,16 @@ type compareFlags struct {
 	candidateLogs       []string
 	candidateLogPrefix  string
 	showParams          bool
+	// control is the control's metric source; controlResults its
+	// results files.
+	control        string
+	controlResults []string
 }
 
 func (cf *compareFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&cf.baseline, "baseline-metrics", "", "metric source of the production cluster during the capture: cloudwatch:instance=ID, cloudwatch:cluster=ID, prometheus:URL,instance=HOST:PORT or pg:SAMPLES-FILE")
 	fs.StringVar(&cf.candidate, "candidate-metrics", "", "metric source of the candidate during the replay (default: the samples file the replay took, if any)")
+	fs.StringVar(&cf.control, "control-metrics", "", "metric source of the control during its replay (default: the samples file the replay took of it, if any)")
 	fs.StringArrayVar(&cf.gates, "gate", nil, "launch gate, e.g. 'cpu.p95 <= baseline * 1.10' (repeatable; default: the built-in gates)")
 	fs.StringVar(&cf.gatesFile, "gates-file", "", "file of gates, one per line (# starts a comment)")
 	fs.DurationVar(&cf.warmup, "warmup", -1, "start of both windows left out of the metrics (default 10% of the capture, at most 1m)")
@@ -58,7 +63,8 @@ func (cf *compareFlags) register(fs *pflag.FlagSet) {
 func (cf *compareFlags) files(p *files) {
 	p.input("--gates-file", cf.gatesFile)
 	p.input("--candidate-log", cf.candidateLogs...)
-	for _, m := range []struct{ flag, spec string }{{"--baseline-metrics", cf.baseline}, {"--candidate-metrics", cf.candidate}} {
+	p.input("--control-results", cf.controlResults...)
+	for _, m := range []struct{ flag, spec string }{{"--baseline-metrics", cf.baseline}, {"--candidate-metrics", cf.candidate}, {"--control-metrics", cf.control}} {
 		if sp, err := metrics.ParseSpec(m.spec); err == nil && sp.Kind == "pg" {
 			if st, err := os.Stat(sp.Arg); err == nil && st.Mode().IsRegular() {
 				p.input(m.flag+" pg:", sp.Arg)
@@ -126,6 +132,7 @@ func runCompare(ctx context.Context, env *environment, args []string) error {
 	fs := newFlags(env, "compare", "")
 	workload := fs.String("workload", "", "the workload the replay ran (from pgrehearse parse)")
 	results := fs.StringArray("results", nil, "results file of the replay (repeatable: one per shard)")
+	controlResults := fs.StringArray("control-results", nil, "results file of the control's replay (replay --control; repeatable: one per shard): divergence, and the control as a third column")
 	out := fs.StringP("output", "o", "comparison.json", "where to write the comparison document")
 	var cf compareFlags
 	cf.register(fs)
@@ -136,12 +143,16 @@ func runCompare(ctx context.Context, env *environment, args []string) error {
 		fs.Usage()
 		return usagef("compare: give --workload and at least one --results")
 	}
+	cf.controlResults = *controlResults
 	paths := files{cmd: "compare"}
 	paths.input("--workload", *workload)
 	paths.input("--results", *results...)
 	cf.files(&paths)
 	if cf.candidate == "" {
 		paths.input("replay's samples", samplesOf((*results)[0]))
+	}
+	if cf.control == "" && len(cf.controlResults) > 0 {
+		paths.input("the control's samples", samplesOf(cf.controlResults[0]))
 	}
 	paths.output("-o", *out)
 	if err := paths.check(); err != nil {
@@ -166,7 +177,8 @@ func (cf *compareFlags) build(ctx context.Context, env *environment, workload st
 		}
 	}
 	in := compare.Input{Workload: workload, Results: results, Gates: gates, Warmup: cf.warmup, Top: cf.top,
-		CandidateLogs: cf.candidateLogs, CandidateLogOptions: parse.Options{Prefix: cf.candidateLogPrefix}, ShowParams: cf.showParams}
+		CandidateLogs: cf.candidateLogs, CandidateLogOptions: parse.Options{Prefix: cf.candidateLogPrefix}, ShowParams: cf.showParams,
+		ControlResults: cf.controlResults}
 	if cf.baseline != "" {
 		if in.Baseline, err = openSource(ctx, cf.baseline); err != nil {
 			return nil, fmt.Errorf("--baseline-metrics: %w", err)
@@ -184,6 +196,9 @@ func (cf *compareFlags) build(ctx context.Context, env *environment, workload st
 		if in.Candidate, err = openSource(ctx, cand); err != nil {
 			return nil, fmt.Errorf("--candidate-metrics: %w", err)
 		}
+	}
+	if err := cf.openControl(ctx, env, &in); err != nil {
+		return nil, err
 	}
 	if in.Baseline == nil {
 		fmt.Fprintln(env.stderr, "pgrehearse: note: no --baseline-metrics: CPU, IOPS and replica lag are compared only where both sides have a source")

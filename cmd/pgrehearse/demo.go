@@ -37,10 +37,13 @@ var (
 )
 
 // runDemo runs the whole rehearsal on this machine: a baseline and a
-// candidate cluster (each a primary with a streaming replica) from the
+// candidate cluster (each a primary with a streaming replica) and a
+// control (a third copy of the baseline, on its settings) from the
 // installed PostgreSQL binaries, a built-in OLTP load on the baseline
-// with statement logging and sampling, then parse, replay with sampling,
-// compare and report.
+// with statement logging and sampling, then parse, replay onto the
+// candidate and the control at once with sampling, compare and report.
+// The candidate's database collates with ICU where the baseline's uses
+// C, so the report shows answers that differ as well as speed.
 func runDemo(ctx context.Context, env *environment, args []string) error {
 	fs := newFlags(env, "demo", "")
 	keep := fs.Bool("keep", false, "keep the working directory (clusters' data and logs, workload, results, samples) after the demo")
@@ -77,56 +80,20 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	// The postgres OS user (when we are root) must reach the clusters'
 	// directories.
 	os.Chmod(work, 0o755)
-	var clusters []*pgcluster.Cluster
+	dc := &demoClusters{work: work}
 	defer func() {
-		// Stopping must happen even after Ctrl-C.
-		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		for i := len(clusters) - 1; i >= 0; i-- {
-			clusters[i].Stop(sctx)
-		}
+		dc.stop()
 		if *keep {
 			fmt.Fprintf(env.stderr, "kept %s\n", work)
 		} else {
 			os.RemoveAll(work)
 		}
 	}()
-	start := func(what string, f func() (*pgcluster.Cluster, error)) (*pgcluster.Cluster, error) {
-		c, err := f()
-		if err != nil {
-			return nil, fmt.Errorf("demo: start the %s: %w", what, err)
-		}
-		clusters = append(clusters, c)
-		return c, nil
-	}
-	opts := func(name string, settings []string) pgcluster.Options {
-		return pgcluster.Options{Dir: work, Name: name, Settings: settings, Keep: true}
-	}
-
-	step("starting the baseline: a primary and a streaming replica (shared_buffers 256MB)")
-	base, err := start("baseline", func() (*pgcluster.Cluster, error) { return pgcluster.Start(ctx, opts("baseline", baselineSettings)) })
+	base, cand, ctl, err := dc.setUp(ctx, step)
 	if err != nil {
 		return err
-	}
-	if _, err := start("baseline replica", func() (*pgcluster.Cluster, error) { return base.StartReplica(ctx, opts("baseline-replica", nil)) }); err != nil {
-		return err
-	}
-	if err := execSQL(ctx, base.DSN("postgres", "postgres"), "CREATE DATABASE shop", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
-		return fmt.Errorf("demo: %w", err)
 	}
 	baseDSN := base.DSN("postgres", "shop")
-	step("loading the shop's data into the baseline")
-	if err := shopload.Setup(ctx, baseDSN, 1); err != nil {
-		return fmt.Errorf("demo: load the data: %w", err)
-	}
-	step("restoring the candidate from a base backup of the baseline, with its replica (shared_buffers 16MB, checkpoints every 30s or 32MB of WAL)")
-	cand, err := start("candidate", func() (*pgcluster.Cluster, error) { return base.StartClone(ctx, opts("candidate", candidateSettings)) })
-	if err != nil {
-		return err
-	}
-	if _, err := start("candidate replica", func() (*pgcluster.Cluster, error) { return cand.StartReplica(ctx, opts("candidate-replica", nil)) }); err != nil {
-		return err
-	}
 
 	// Log every statement only from now on: the data loading above is
 	// already on the candidate.
@@ -167,14 +134,19 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	}
 	results := filepath.Join(work, "results.jsonl")
 	candSamples := filepath.Join(work, "candidate.samples.jsonl")
-	step("replay: the workload on the candidate with its original timing, sampling the candidate -> %s", results)
+	ctlResults := filepath.Join(work, "control.results.jsonl")
+	ctlSamples := filepath.Join(work, "control.samples.jsonl")
+	step("replay: the workload on the candidate and the control at once with its original timing, checksums of every result, sampling both -> %s, %s", results, ctlResults)
 	if err := runReplay(ctx, env, []string{"-q", "--target", cand.DSN("postgres", "postgres"), "-o", results,
-		"--candidate-metrics", "pg:" + cand.DSN("postgres", "postgres"), "--samples", candSamples, workload}); err != nil {
+		"--candidate-metrics", "pg:" + cand.DSN("postgres", "postgres"), "--samples", candSamples,
+		"--control", ctl.DSN("postgres", "postgres"), "--control-output", ctlResults,
+		"--control-metrics", "pg:" + ctl.DSN("postgres", "postgres"), "--control-samples", ctlSamples, workload}); err != nil {
 		return fmt.Errorf("demo: replay: %w", err)
 	}
-	step("compare: baseline during the capture against the candidate during the replay")
+	step("compare: baseline during the capture, candidate and control during the replay")
 	cf := compareFlags{baseline: "pg:" + baseSamples, candidate: "pg:" + candSamples, warmup: -1, top: 10, report: []string{*report},
-		candidateLogs: []string{filepath.Join(cand.LogDir(), "postgresql.log")}, candidateLogPrefix: demoPrefix}
+		candidateLogs: []string{filepath.Join(cand.LogDir(), "postgresql.log")}, candidateLogPrefix: demoPrefix,
+		control: "pg:" + ctlSamples, controlResults: []string{ctlResults}}
 	c, err := cf.build(ctx, env, workload, []string{results})
 	if err != nil {
 		return fmt.Errorf("demo: compare: %w", err)
@@ -188,6 +160,91 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	abs, _ := filepath.Abs(*report)
 	step("done: the verdict is %s (in CI, compare would exit %d). Open the report: %s", c.Verdict.Result, exitFor(c.Verdict.Result), abs)
 	return nil
+}
+
+// demoClusters are the demo's clusters, stopped in the reverse order of
+// their start.
+type demoClusters struct {
+	work string
+	list []*pgcluster.Cluster
+}
+
+func (dc *demoClusters) start(what string, f func() (*pgcluster.Cluster, error)) (*pgcluster.Cluster, error) {
+	c, err := f()
+	if err != nil {
+		return nil, fmt.Errorf("demo: start the %s: %w", what, err)
+	}
+	dc.list = append(dc.list, c)
+	return c, nil
+}
+
+func (dc *demoClusters) opts(name string, settings []string) pgcluster.Options {
+	return pgcluster.Options{Dir: dc.work, Name: name, Settings: settings, Keep: true}
+}
+
+// stop stops every cluster, also after Ctrl-C.
+func (dc *demoClusters) stop() {
+	sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := len(dc.list) - 1; i >= 0; i-- {
+		dc.list[i].Stop(sctx)
+	}
+}
+
+// setUp starts the baseline with its replica and loads the shop into it,
+// then restores the candidate (with its replica, and its shop database
+// made again with ICU) and the control from base backups of it.
+func (dc *demoClusters) setUp(ctx context.Context, step func(string, ...any)) (base, cand, ctl *pgcluster.Cluster, err error) {
+	step("starting the baseline: a primary and a streaming replica (shared_buffers 256MB)")
+	if base, err = dc.start("baseline", func() (*pgcluster.Cluster, error) { return pgcluster.Start(ctx, dc.opts("baseline", baselineSettings)) }); err != nil {
+		return
+	}
+	if _, err = dc.start("baseline replica", func() (*pgcluster.Cluster, error) { return base.StartReplica(ctx, dc.opts("baseline-replica", nil)) }); err != nil {
+		return
+	}
+	if err = execSQL(ctx, base.DSN("postgres", "postgres"), "CREATE DATABASE shop TEMPLATE template0 LOCALE 'C'", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+		return nil, nil, nil, fmt.Errorf("demo: %w", err)
+	}
+	step("loading the shop's data into the baseline")
+	if err = shopload.Setup(ctx, base.DSN("postgres", "shop"), 1); err != nil {
+		return nil, nil, nil, fmt.Errorf("demo: load the data: %w", err)
+	}
+	step("restoring the candidate from a base backup of the baseline (shared_buffers 16MB, checkpoints every 30s or 32MB of WAL)")
+	if cand, err = dc.start("candidate", func() (*pgcluster.Cluster, error) {
+		return base.StartClone(ctx, dc.opts("candidate", candidateSettings))
+	}); err != nil {
+		return
+	}
+	step("giving the candidate's shop database an ICU collation (en-US, where the baseline's is C) and loading the same data into it")
+	if err = icuShop(ctx, cand); err != nil {
+		return nil, nil, nil, fmt.Errorf("demo: %w", err)
+	}
+	// The replica is made after the load: with the candidate's small
+	// max_wal_size, WAL a replica had not received yet could be recycled
+	// under it.
+	step("starting the candidate's streaming replica")
+	if _, err = dc.start("candidate replica", func() (*pgcluster.Cluster, error) { return cand.StartReplica(ctx, dc.opts("candidate-replica", nil)) }); err != nil {
+		return
+	}
+	step("restoring the control from a base backup of the baseline, on the baseline's settings")
+	ctl, err = dc.start("control", func() (*pgcluster.Cluster, error) { return base.StartClone(ctx, dc.opts("control", nil)) })
+	return base, cand, ctl, err
+}
+
+// icuShop makes the candidate's shop database again with an ICU
+// collation, as a migration to another engine or OS image may, and loads
+// the same data into it (the load is deterministic).
+func icuShop(ctx context.Context, cand *pgcluster.Cluster) error {
+	if err := execSQL(ctx, cand.DSN("postgres", "postgres"), "DROP DATABASE shop",
+		"CREATE DATABASE shop TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'"); err != nil {
+		return fmt.Errorf("make the candidate's database: %w", err)
+	}
+	if err := shopload.Setup(ctx, cand.DSN("postgres", "shop"), 1); err != nil {
+		return fmt.Errorf("load the candidate's data: %w", err)
+	}
+	// The load's writes go to WAL in one go: a checkpoint now keeps the
+	// replay from paying for them.
+	return execSQL(ctx, cand.DSN("postgres", "postgres"), "CHECKPOINT")
 }
 
 // execSQL runs statements one by one on a fresh connection.

@@ -84,6 +84,36 @@ func TestDemo(t *testing.T) {
 	if both == 0 || !strings.Contains(stdout, "Server-side work per query") {
 		t.Errorf("server queries %+v", sq)
 	}
+	// The control beside the candidate: its metrics, its latency, and the
+	// candidate's ICU database answering the catalogue's ORDER BY name
+	// otherwise than the control's C one, while a lookup by key agrees.
+	if c.Control == nil || c.Control.Fidelity.Statements != f.Statements || c.Control.Latency.Control == nil {
+		t.Fatalf("control %+v", c.Control)
+	}
+	if m := c.Metrics[0]; m.Name != "cpu" || m.Control == nil {
+		t.Errorf("cpu without the control's side: %+v", m)
+	}
+	d := c.Divergence
+	if d == nil || !d.Checksums || d.Compared < f.Replayed-10 {
+		t.Fatalf("divergence %+v", d)
+	}
+	byQuery := map[string]compare.DivergenceQuery{}
+	for _, q := range d.ByFingerprint {
+		byQuery[q.Query] = q
+	}
+	names := byQuery["SELECT id, name, price FROM products WHERE category = ? ORDER BY name LIMIT ?"]
+	if names.Count == 0 || names.Results != names.Count || names.Count*2 < names.Compared {
+		t.Errorf("the catalogue page by name: %+v (all: %+v)", names, d.ByFingerprint)
+	}
+	if q, ok := byQuery["SELECT name, category, price FROM products WHERE id = ?"]; ok {
+		t.Errorf("a lookup by key diverged: %+v", q)
+	}
+	if cc := c.Collation; cc == nil || len(cc.Differences) == 0 || !strings.Contains(cc.Differences[0], "database shop: default collation ICU en-US") {
+		t.Errorf("collation pre-flight %+v", c.Collation)
+	}
+	if !strings.Contains(stdout, "Divergence") || !strings.Contains(stdout, "Collations") || !strings.Contains(c.DefaultGatesBasis, "control") {
+		t.Errorf("report without the control's parts:\n%s", stdout)
+	}
 	if c.Verdict.Result == "" || len(c.Gates) == 0 || !c.DefaultGates {
 		t.Errorf("verdict %+v, %d gates", c.Verdict, len(c.Gates))
 	}

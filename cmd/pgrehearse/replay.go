@@ -26,6 +26,8 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	fs := newFlags(env, "replay", "WORKLOAD (- for standard input)")
 	var rf replayFlags
 	rf.register(fs)
+	var ctl controlFlags
+	ctl.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -34,7 +36,10 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		return usagef("replay: name one workload file (from pgrehearse parse)")
 	}
 	workload := fs.Arg(0)
-	if err := rf.check(workload); err != nil {
+	if err := ctl.setup(rf.out, workload); err != nil {
+		return err
+	}
+	if err := rf.check(workload, ctl.files); err != nil {
 		return err
 	}
 	var passwords map[string]string
@@ -72,15 +77,31 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	}
 	rf.syncThroughPooler(env, ti.pooler, fs.Changed("sync"))
 	ti.connections(env, peak)
+	ctlRTT, err := ctl.preflight(ctx, env, cfg, rf.readOnly, r.Header().SystemIdentifier, rf.allowSame)
+	if err != nil {
+		return err
+	}
 	if err := rf.waitForStart(ctx, env); err != nil {
 		return err
 	}
 	f, closeOut := createStream(rf.out, env.stdout)
-	rw, err := replay.NewResultsWriter(f, rf.header(safe, workload, r.Header(), ti))
+	hdr := rf.header(safe, workload, r.Header(), ti)
+	hdr.ControlMode, hdr.Checksums, hdr.Collation = ctl.mode(), ctl.checksums, ctl.collation
+	rw, err := replay.NewResultsWriter(f, hdr)
 	if err != nil {
 		return err
 	}
-	ex := &replay.PGExecutor{Config: cfg, UserMap: rf.userMap, DatabaseMap: rf.dbMap, ReadOnly: rf.readOnly, Passwords: passwords, Unnamed: rf.unnamed}
+	ex := &replay.PGExecutor{Config: cfg, UserMap: rf.userMap, DatabaseMap: rf.dbMap, ReadOnly: rf.readOnly, Passwords: passwords, Unnamed: rf.unnamed, Checksums: ctl.checksums}
+	var exec replay.Executor = ex
+	sink := rw.Add
+	var ctlRun *controlReplay
+	ctlEx := &replay.PGExecutor{Config: ctl.cfg, UserMap: rf.userMap, DatabaseMap: rf.dbMap, ReadOnly: rf.readOnly, Passwords: passwords, Unnamed: rf.unnamed, Checksums: ctl.checksums}
+	if ctl.cfg != nil && !ctl.after {
+		if ctlRun, exec, sink, err = ctl.start(ctx, env, ctl.header(hdr, ctlRTT), ex, ctlEx, sink); err != nil {
+			return err
+		}
+		defer ctlEx.Close(context.WithoutCancel(ctx))
+	}
 	live := &replay.Live{}
 	mon := &replay.Monitor{Results: rw, Live: live, Speed: rf.speed, Started: time.Now()}
 	if rf.metricsAddr != "" {
@@ -119,16 +140,34 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		Unreachable: rf.unreachable, MaxConnections: ti.maxConnections, PeakSessions: peak,
 		Sync: replay.SyncOptions{Mode: rf.sync}}
 	rctx, stopWatch := watchResults(ctx, rw, rf.out, warn)
-	st, runErr := replay.Run(rctx, r, ex, opts, rw.Add)
-	// Asked before stopWatch, which ends rctx in every case.
+	stopCtlWatch := func() error { return nil }
+	if ctlRun != nil {
+		rctx, stopCtlWatch = watchResults(rctx, ctlRun.rw, ctl.output, warn)
+	}
+	st, runErr := replay.Run(rctx, r, exec, opts, sink)
+	// Asked before the watches stop, which ends rctx in every case.
 	interrupted := errors.Is(runErr, context.Canceled) || rctx.Err() != nil
-	writeErr := stopWatch()
+	writeErr := cmp.Or(stopCtlWatch(), stopWatch())
 	ex.Close(context.WithoutCancel(ctx))
 	stopProgress()
 	stopSampling()
 	sum, err := rw.Close(st, interrupted)
 	closeErr := closeOut()
-	return rf.finish(env, sum, cmp.Or(writeErr, err, closeErr), runErr)
+	var ctlSum *replay.Summary
+	if ctlRun != nil {
+		var cerr error
+		ctlSum, cerr = ctlRun.finish(st, interrupted)
+		closeErr = cmp.Or(closeErr, cerr)
+	}
+	ferr := rf.finish(env, sum, cmp.Or(writeErr, err, closeErr), runErr)
+	if ctlSum != nil {
+		printControlSummary(env, ctlSum, ctl.output)
+	}
+	if ferr == nil && ctl.after && !interrupted {
+		a := afterRun{workload: workload, lf: &rf.lf, shardI: rf.shardI, shardN: rf.shardN, opts: opts, speed: rf.speed, quiet: rf.quiet, ex: ctlEx, hdr: ctl.header(hdr, ctlRTT)}
+		return ctl.replayAfter(ctx, env, a)
+	}
+	return ferr
 }
 
 // finish prints the summary and says how the replay ended.

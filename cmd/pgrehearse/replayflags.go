@@ -62,7 +62,7 @@ func (rf *replayFlags) register(fs *pflag.FlagSet) {
 }
 
 // check validates the flags and the files before anything connects.
-func (rf *replayFlags) check(workload string) error {
+func (rf *replayFlags) check(workload string, more ...func(*files)) error {
 	if rf.speed <= 0 {
 		return usagef("replay: --speed must be positive")
 	}
@@ -105,6 +105,9 @@ func (rf *replayFlags) check(workload string) error {
 	paths.output("-o", rf.out)
 	if rf.sampleCfg != nil {
 		paths.output("--samples", rf.samplesOut)
+	}
+	for _, f := range more {
+		f(&paths)
 	}
 	// Checked now, not after --start-at's wait.
 	return paths.check()

@@ -57,6 +57,8 @@ func runRun(ctx context.Context, env *environment, args []string) error {
 	speed := fs.Float64("speed", 1, "replay speed")
 	jump := fs.Bool("jump", false, "skip idle gaps in the replay")
 	unnamed := fs.Bool("unnamed", false, "send named prepared statements unnamed (needed through a transaction pooler; see replay --unnamed)")
+	var rc runControl
+	rc.register(fs)
 	var lf logFlags
 	lf.register(fs)
 	var cf compareFlags
@@ -81,7 +83,7 @@ func runRun(ctx context.Context, env *environment, args []string) error {
 	if _, err := lf.options(); err != nil {
 		return err
 	}
-	for _, spec := range []string{cf.baseline, cf.candidate} {
+	for _, spec := range []string{cf.baseline, cf.candidate, cf.control} {
 		if spec == "" {
 			continue
 		}
@@ -121,6 +123,7 @@ func runRun(ctx context.Context, env *environment, args []string) error {
 	paths.output("the workload", workload)
 	paths.output("the results", results)
 	paths.output("the samples", filepath.Join(*dir, "candidate.samples.jsonl"))
+	rc.files(&paths, *dir)
 	paths.output("the comparison", comparison)
 	if err := paths.check(); err != nil {
 		return err
@@ -148,17 +151,23 @@ func runRun(ctx context.Context, env *environment, args []string) error {
 			cf.candidate = ""
 		}
 	}
+	replayArgs = rc.args(replayArgs, &cf, *dir)
 	if err := runReplay(ctx, env, append(replayArgs, workload)); err != nil {
 		return fmt.Errorf("run: replay: %w", err)
 	}
 
 	fmt.Fprintf(env.stderr, "\n== compare -> %s\n", comparison)
+	cf.controlResults = rc.results(*dir)
 	c, err := cf.build(ctx, env, workload, []string{results})
 	if err != nil {
 		return fmt.Errorf("run: compare: %w", err)
 	}
 	err = cf.finish(env, c, comparison)
-	fmt.Fprintf(env.stderr, "every stage's file is in %s; to compare again with other gates:\n  pgrehearse compare --workload %s --results %s -o %s --gate '...'\n",
-		*dir, workload, results, comparison)
+	ctlArg := ""
+	if len(cf.controlResults) > 0 {
+		ctlArg = " --control-results " + cf.controlResults[0]
+	}
+	fmt.Fprintf(env.stderr, "every stage's file is in %s; to compare again with other gates:\n  pgrehearse compare --workload %s --results %s%s -o %s --gate '...'\n",
+		*dir, workload, results, ctlArg, comparison)
 	return err
 }

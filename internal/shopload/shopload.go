@@ -66,7 +66,12 @@ func Setup(ctx context.Context, dsn string, scale int) error {
 		`CREATE TABLE coupons (code text PRIMARY KEY, customer_id bigint NOT NULL)`,
 		fmt.Sprintf(`INSERT INTO customers SELECT g, 'customer' || g || '@example.com', 'Customer ' || g, '2026-01-01'::timestamptz + g * interval '1 minute'
 			FROM generate_series(1, %d) g`, customers*scale),
-		fmt.Sprintf(`INSERT INTO products SELECT g, 'Product ' || g, g %% 40, 1 + (g * 37 %% 10000) / 100.0 FROM generate_series(1, %d) g`, products*scale),
+		// Names as a catalogue has them, capitalised or not, and with a
+		// leading underscore: they sort otherwise under C than under a
+		// linguistic collation (ICU, glibc's en_US), which is what the
+		// demo's candidate shows.
+		fmt.Sprintf(`INSERT INTO products SELECT g, (ARRAY['apple', 'Banana', 'cherry', 'Damson', 'elderberry', 'Fig', 'grape', '_sale'])[1 + (g / 7) %% 8] || ' ' || g,
+			g %% 40, 1 + (g * 37 %% 10000) / 100.0 FROM generate_series(1, %d) g`, products*scale),
 		`INSERT INTO stock SELECT id, 1000000 FROM products`,
 		fmt.Sprintf(`INSERT INTO orders SELECT g, 1 + (g * 7919) %% %d, '2026-01-01'::timestamptz + g * interval '1 minute', 'shipped', 9.99 * (1 + g %% 5), repeat('x', 60)
 			FROM generate_series(1, %d) g`, customers*scale, orders*scale),
@@ -278,8 +283,11 @@ func (c *client) product() int64  { return 1 + c.rng.Int64N(int64(products*c.opt
 func (c *client) transaction(ctx context.Context) error {
 	c.st.Transactions++
 	switch r := c.rng.IntN(100); {
-	case r < 35:
+	case r < 31:
 		return c.query(ctx, "SELECT name, category, price FROM products WHERE id = $1", c.product())
+	case r < 35:
+		// A catalogue page: products of a category by name.
+		return c.query(ctx, "SELECT id, name, price FROM products WHERE category = $1 ORDER BY name LIMIT 10", c.rng.IntN(40))
 	case r < 50:
 		return c.query(ctx, "SELECT id, email, name FROM customers WHERE id = $1", c.customer())
 	case r < 65:

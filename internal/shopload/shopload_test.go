@@ -64,6 +64,23 @@ func TestSetupAndRun(t *testing.T) {
 			t.Errorf("%s: %d rows, want %d", table, n, want)
 		}
 	}
+	// The catalogue's names sort otherwise by bytes than by language:
+	// what a candidate with another collation shows.
+	page := func(coll string) string {
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		var names string
+		if err := c.QueryRow(ctx, `SELECT string_agg(name, ',') FROM (SELECT name FROM products WHERE category = 3 ORDER BY name COLLATE "`+coll+`" LIMIT 10) s`).Scan(&names); err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	if a, b := page("C"), page("en-US-x-icu"); a == b || !strings.HasPrefix(b, "_sale") {
+		t.Errorf("a category's first page: %q under C, %q under ICU en-US", a, b)
+	}
 	if err := Setup(ctx, dsn, 1); err == nil || !strings.Contains(err.Error(), "already exist") {
 		t.Errorf("second Setup: %v", err)
 	}

@@ -1,0 +1,289 @@
+package compare
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pgrehearse/pgrehearse/compare/metrics"
+	"github.com/pgrehearse/pgrehearse/replay"
+)
+
+// Judge evaluates gates (the defaults when there are none) against the
+// comparison and sets the verdict. Default gates on metrics no source
+// provides are left out rather than made inconclusive; gates that were
+// asked for are always kept.
+func (c *Comparison) Judge(gates []Gate) {
+	c.Gates, c.DefaultGates, c.DefaultGatesBasis = nil, false, ""
+	if len(gates) == 0 {
+		c.DefaultGates = true
+		gates = c.defaultGates()
+	}
+	for _, g := range gates {
+		cand, base := c.measure(g.Name)
+		if g.Against == "control" {
+			cand, base = c.measureControl(g.Name)
+		}
+		r := g.Evaluate(cand, base)
+		if cand == nil && strings.HasPrefix(g.Name, "divergence.") {
+			r.Note = "divergence needs a control: replay with --control, then give compare --control-results"
+			if c.Divergence != nil {
+				r.Note = "the results have no checksums of the returned rows: replay with --checksums"
+			}
+		}
+		c.Gates = append(c.Gates, r)
+	}
+	c.Verdict = Verdict{}
+	c.decide()
+}
+
+// ControlDefaultGates replace default gates when a control was replayed:
+// latency and CPU are judged against the control, which carried the same
+// replay, rather than against production.
+var ControlDefaultGates = map[string]string{
+	"latency.p99 <= baseline * 1.25": "latency.p99 <= control * 1.25",
+	"cpu.p95 <= baseline * 1.25":     "cpu.p95 <= control * 1.25",
+}
+
+// DivergenceDefaultGates are added to the defaults with a control: the
+// candidate must return what the control returns.
+var DivergenceDefaultGates = []string{"divergence.rows == 0", "divergence.results == 0"}
+
+// defaultGates are the default gates this comparison can judge.
+func (c *Comparison) defaultGates() []Gate {
+	var gates []Gate
+	var vsControl, vsBaseline []string
+	for _, expr := range DefaultGates {
+		g, _ := ParseGate(expr)
+		if alt, ok := ControlDefaultGates[expr]; ok && c.Control != nil {
+			ga, _ := ParseGate(alt)
+			if cand, ctl := c.measureControl(ga.Name); cand != nil && ctl != nil {
+				g = ga
+				vsControl = append(vsControl, ga.Name)
+			} else {
+				vsBaseline = append(vsBaseline, g.Name)
+			}
+		}
+		cand, _ := c.measure(g.Name)
+		if cand == nil && c.metric(g.Name) == nil && !isReplayMeasure(g.Name) {
+			continue
+		}
+		gates = append(gates, g)
+	}
+	if c.Control == nil {
+		return gates
+	}
+	for _, expr := range DivergenceDefaultGates {
+		g, _ := ParseGate(expr)
+		gates = append(gates, g)
+	}
+	switch {
+	case len(vsControl) > 0 && len(vsBaseline) == 0:
+		c.DefaultGatesBasis = "with a control, the default latency and CPU gates compare the candidate with the control (the same replay on a copy of the baseline), not with production"
+	case len(vsControl) > 0:
+		c.DefaultGatesBasis = fmt.Sprintf("with a control, the default gates on %s compare the candidate with the control, not with production; %s against production, the control having no figure for it",
+			strings.Join(vsControl, ", "), strings.Join(vsBaseline, ", "))
+	default:
+		c.DefaultGatesBasis = "the control has no figures for the default latency and CPU gates (give --control-metrics), so they compare the candidate with production"
+	}
+	return gates
+}
+
+func isReplayMeasure(name string) bool {
+	_, ok := GateNames[name]
+	return ok && (strings.HasPrefix(name, "replay.") || strings.HasPrefix(name, "errors.") || strings.HasPrefix(name, "latency.") || strings.HasPrefix(name, "divergence."))
+}
+
+func (c *Comparison) metric(name string) *Metric {
+	for i := range c.Metrics {
+		if strings.HasPrefix(name, c.Metrics[i].Name+".") {
+			return &c.Metrics[i]
+		}
+	}
+	return nil
+}
+
+// measure returns the candidate's and the baseline's value of a gate's
+// measure, nil where unknown.
+func (c *Comparison) measure(name string) (cand, base *float64) {
+	f := func(v float64) *float64 { return &v }
+	fid := &c.Fidelity
+	switch name {
+	case "replay.lateness.p99":
+		return f(fid.LatenessP99MS), nil
+	case "replay.lateness.max":
+		return f(fid.LatenessMaxMS), nil
+	case "replay.late_share":
+		return f(100 * fid.LateShare), nil
+	case "replay.skipped":
+		n := int64(0)
+		for _, v := range fid.Skipped {
+			n += v
+		}
+		return f(float64(n)), nil
+	case "errors.new":
+		return f(float64(c.Errors.NewN)), nil
+	case "errors.total":
+		return f(float64(c.Errors.Total)), nil
+	case "errors.missing":
+		return f(float64(c.Errors.MissingN)), nil
+	case "latency.p50", "latency.p95", "latency.p99":
+		return pctOf(c.Latency.Candidate, name), pctOf(c.Latency.Baseline, name)
+	case "divergence.rows", "divergence.results", "divergence.errors":
+		d := c.Divergence
+		switch {
+		case d == nil, name == "divergence.results" && !d.Checksums:
+			return nil, nil
+		case name == "divergence.rows":
+			return f(float64(d.Rows)), nil
+		case name == "divergence.errors":
+			return f(float64(d.Errors)), nil
+		}
+		return f(float64(d.Results)), nil
+	}
+	m := c.metric(name)
+	if m == nil {
+		return nil, nil
+	}
+	stat := name[len(m.Name)+1:]
+	return statOf(m.Candidate, m.CandidateSeries, stat), statOf(m.Baseline, m.BaselineSeries, stat)
+}
+
+// measureControl returns the candidate's and the control's value of a
+// gate's measure, measured alike on both: latency client-side by the same
+// replayer, cluster metrics over each one's replay window.
+func (c *Comparison) measureControl(name string) (cand, ctl *float64) {
+	if c.Control == nil {
+		cand, _ = c.measure(name)
+		return cand, nil
+	}
+	if strings.HasPrefix(name, "latency.") {
+		return pctOf(c.Control.Latency.Candidate, name), pctOf(c.Control.Latency.Control, name)
+	}
+	m := c.metric(name)
+	if m == nil {
+		cand, _ = c.measure(name)
+		return cand, nil
+	}
+	stat := name[len(m.Name)+1:]
+	return statOf(m.Candidate, m.CandidateSeries, stat), statOf(m.Control, m.ControlSeries, stat)
+}
+
+// pctOf is latency.p50, .p95 or .p99 of p, nil without p.
+func pctOf(p *Pcts, name string) *float64 {
+	if p == nil {
+		return nil
+	}
+	v := p.P99
+	switch name {
+	case "latency.p50":
+		v = p.P50
+	case "latency.p95":
+		v = p.P95
+	}
+	return &v
+}
+
+// statOf is one statistic of a metric's side, nil without it.
+func statOf(st *metrics.Stats, a *metrics.Aligned, stat string) *float64 {
+	if st == nil {
+		return nil
+	}
+	var v float64
+	switch stat {
+	case "mean":
+		v = st.Mean
+	case "p95":
+		v = st.P95
+	case "p99":
+		v = metrics.Percentile(a.Points(), 99)
+	case "max":
+		v = st.Max
+	default:
+		return nil
+	}
+	return &v
+}
+
+// decide sets the verdict: a failed gate is NO-GO; otherwise a replay
+// that fell behind, or a gate that could not be evaluated, is
+// INCONCLUSIVE; only then GO.
+func (c *Comparison) decide() {
+	if c.connectionsVerdict() {
+		return
+	}
+	v := &c.Verdict
+	var failed []GateResult
+	for _, g := range c.Gates {
+		if g.Status == Fail {
+			failed = append(failed, g)
+		}
+	}
+	if len(failed) > 0 {
+		g := failed[0]
+		v.Result = NOGO
+		v.Reason = fmt.Sprintf("gate %q failed: observed %s, threshold %s", g.Expr, fmtp(g.Observed), fmtp(g.Threshold))
+		if len(failed) > 1 {
+			v.Reason += fmt.Sprintf(" (and %d more failed gates)", len(failed)-1)
+		}
+		seen := map[string]bool{}
+		for _, g := range failed {
+			var next string
+			switch {
+			case g.Name == "errors.new" || g.Name == "errors.total":
+				next = "look at the new errors: each is a statement that worked in production and fails on the candidate"
+			case g.Name == "errors.missing":
+				next = "look at the errors production had that the candidate did not: the replay diverged there, or the candidate behaves otherwise"
+			case strings.HasPrefix(g.Name, "divergence."):
+				next = "look at the divergence section: each is a statement the candidate answered otherwise than the control (a collation, a plan that returns ties or rows in another order, or a statement that raced other sessions' writes)"
+			case strings.HasPrefix(g.Name, "latency.") && g.Against == "control":
+				next = "look at the queries regressed against the control, and EXPLAIN (ANALYZE, BUFFERS) them on both clusters"
+			case strings.HasPrefix(g.Name, "latency."):
+				next = "look at the regressed queries, and EXPLAIN (ANALYZE, BUFFERS) them on both clusters"
+			case strings.HasPrefix(g.Name, "replay.") && c.Fidelity.Bottleneck == replay.CauseLock:
+				next = "statements started late because their sessions waited for locks on the candidate: see lock_waits in the replay fidelity section for who held them before trusting the other figures"
+			case strings.HasPrefix(g.Name, "replay.") && c.Fidelity.Bottleneck == "target":
+				next = "statements started late because their session's previous statement was still running on the candidate: the candidate is slower than production under this load; see the regressed queries"
+			case strings.HasPrefix(g.Name, "replay."):
+				next = "the replayer could not keep to the schedule: see the replay fidelity section before trusting the other figures"
+			default:
+				next = "look at the " + g.Name[:strings.IndexByte(g.Name, '.')] + " chart: is it a sustained rise or a spike, and does it start after the warm-up?"
+			}
+			if !seen[next] {
+				seen[next] = true
+				v.Next = append(v.Next, next)
+			}
+		}
+		return
+	}
+	if c.Fidelity.BehindSchedule {
+		v.Result, v.Reason = INCONCLUSIVE, "the replay fell behind schedule, so the candidate did not carry the production load"
+		v.Next = append(v.Next, c.Fidelity.Diagnosis...)
+		return
+	}
+	if c.Fidelity.Interrupted {
+		v.Result, v.Reason = INCONCLUSIVE, "the replay was interrupted before the end of the workload"
+		v.Next = append(v.Next, "replay the whole workload")
+		return
+	}
+	if c.coverageVerdict() {
+		return
+	}
+	if ctl := c.Control; ctl != nil && (ctl.Fidelity.BehindSchedule || ctl.Fidelity.Interrupted) {
+		v.Result, v.Reason = INCONCLUSIVE, "the control's replay fell behind schedule or was interrupted, so the figures against it do not hold"
+		v.Next = append(v.Next, ctl.Fidelity.Diagnosis...)
+		v.Next = append(v.Next, "replay the whole workload onto the control too, on a replayer that keeps up with both (or with --control-after)")
+		return
+	}
+	for _, g := range c.Gates {
+		if g.Status == Inconclusive {
+			v.Result, v.Reason = INCONCLUSIVE, fmt.Sprintf("gate %q could not be evaluated: %s", g.Expr, g.Note)
+			v.Next = append(v.Next, g.Note)
+			return
+		}
+	}
+	if len(c.Gates) == 0 {
+		v.Result, v.Reason = INCONCLUSIVE, "no gate could be evaluated"
+		return
+	}
+	v.Result, v.Reason = GO, fmt.Sprintf("all %d gates passed", len(c.Gates))
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pgrehearse/pgrehearse/compare"
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
+	"github.com/pgrehearse/pgrehearse/internal/objstore"
 	"github.com/pgrehearse/pgrehearse/parse"
 	"github.com/pgrehearse/pgrehearse/replay"
 	"github.com/pgrehearse/pgrehearse/reports"
@@ -59,7 +60,9 @@ func (cf *compareFlags) files(p *files) {
 	p.input("--candidate-log", cf.candidateLogs...)
 	for _, m := range []struct{ flag, spec string }{{"--baseline-metrics", cf.baseline}, {"--candidate-metrics", cf.candidate}} {
 		if sp, err := metrics.ParseSpec(m.spec); err == nil && sp.Kind == "pg" {
-			if st, err := os.Stat(sp.Arg); err == nil && st.Mode().IsRegular() {
+			if objstore.IsURL(sp.Arg) {
+				p.input(m.flag+" pg:", sp.Arg)
+			} else if st, err := os.Stat(sp.Arg); err == nil && st.Mode().IsRegular() {
 				p.input(m.flag+" pg:", sp.Arg)
 			}
 		}
@@ -164,6 +167,11 @@ func (cf *compareFlags) build(ctx context.Context, env *environment, workload st
 			return nil, err
 		}
 	}
+	// compare reads its inputs more than once: objects from local copies.
+	workloadName := workload
+	if workload, results, err = localInputs(ctx, workload, results); err != nil {
+		return nil, err
+	}
 	in := compare.Input{Workload: workload, Results: results, Gates: gates, Warmup: cf.warmup, Top: cf.top,
 		CandidateLogs: cf.candidateLogs, CandidateLogOptions: parse.Options{Prefix: cf.candidateLogPrefix}, ShowParams: cf.showParams}
 	if cf.baseline != "" {
@@ -187,7 +195,11 @@ func (cf *compareFlags) build(ctx context.Context, env *environment, workload st
 	if in.Baseline == nil {
 		fmt.Fprintln(env.stderr, "pgrehearse: note: no --baseline-metrics: CPU, IOPS and replica lag are compared only where both sides have a source")
 	}
-	return compare.Build(ctx, in)
+	c, err := compare.Build(ctx, in)
+	if c != nil {
+		c.Fidelity.Workload = workloadName
+	}
+	return c, err
 }
 
 // finish writes the comparison and the reports, prints the text report,
@@ -231,14 +243,21 @@ func writeReport(path, format string, c *compare.Comparison, o reports.Options, 
 // samplesOf returns the samples file a replay took of its target, if it
 // still exists.
 func samplesOf(results string) string {
-	rr, f, err := replay.OpenResults(results)
+	f, err := openInput(results, nil)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
+	rr, err := replay.NewResultsReader(f, results)
+	if err != nil {
+		return ""
+	}
 	samples := rr.Header().Samples
 	if samples == "" {
 		return ""
+	}
+	if objstore.IsURL(samples) {
+		return samples
 	}
 	for _, p := range []string{samples, filepath.Join(filepath.Dir(results), filepath.Base(samples))} {
 		if _, err := os.Stat(p); err == nil {
@@ -279,7 +298,7 @@ func runReport(ctx context.Context, env *environment, args []string) error {
 	if err := paths.check(); err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(fs.Arg(0))
+	raw, err := readInput(fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}

@@ -99,6 +99,9 @@ type Fidelity struct {
 	// statements waited for on the target.
 	Stalls    []replay.Stall    `json:"stalls,omitempty"`
 	LockWaits []replay.LockWait `json:"lock_waits,omitempty"`
+	// Clocks sets the shards' clock offsets against the target side by
+	// side (clocks.go), when the results recorded them.
+	Clocks *Clocks `json:"clocks,omitempty"`
 }
 
 // Metric is one cluster metric side by side.
@@ -275,6 +278,9 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 		return nil, err
 	}
 	c.Warnings = append(c.Warnings, rs.warnings...)
+	var clockWarnings []string
+	fid.Clocks, clockWarnings = rs.clocks.judge()
+	c.Warnings = append(c.Warnings, clockWarnings...)
 	fid.OriginalPeakActive, fid.ReplayPeakActive = capt.spans.peak(), rs.spans.peak()
 	if rs.lateness.TotalCount() > 0 {
 		fid.LatenessP99MS = float64(rs.lateness.ValueAtQuantile(99)) / 1000

@@ -46,6 +46,9 @@ type ResultsHeader struct {
 	Samples string `json:"samples,omitempty"`
 	// Started is when the replay's clock started (RFC 3339).
 	Started string `json:"started"`
+	// Clock is the replayer's clock against the target's at the start,
+	// when it was measured.
+	Clock *Clock `json:"clock,omitempty"`
 }
 
 // Summary is the last line of a results file, and what replay prints.

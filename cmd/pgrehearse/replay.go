@@ -127,6 +127,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	clock := measureClock(ctx, env, cfg)
 	if !startTime.IsZero() {
 		fmt.Fprintf(env.stderr, "waiting until %s to start\n", startTime.Format(time.RFC3339))
 		t := time.NewTimer(time.Until(startTime))
@@ -140,7 +141,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	f, closeOut := createStream(*out, env.stdout)
 	hdr := replay.ResultsHeader{Target: safe, Speed: *speed, Workload: fs.Arg(0), WorkloadID: r.Header().ID, Shard: *shard, Jump: *jump,
 		CaptureStart: time.UnixMicro(r.Header().Start).UTC().Format(time.RFC3339Nano),
-		Started:      time.Now().UTC().Format(time.RFC3339Nano), RTTUS: rtt.Microseconds()}
+		Started:      time.Now().UTC().Format(time.RFC3339Nano), RTTUS: rtt.Microseconds(), Clock: clock}
 	if !window.Begin.IsZero() {
 		hdr.WindowBegin = window.Begin.UTC().Format(time.RFC3339Nano)
 	}

@@ -48,12 +48,16 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	memBudget := fs.Int("memory-budget", 256, "MB of memory for the replay: statements waiting for their session get a quarter, and a stalled session's backlog beyond its share goes to disk")
 	readAhead := fs.Duration("read-ahead", 0, "how far ahead of the schedule (workload time) to read (default: the workload's reorder window + 1s)")
 	spillDir := fs.String("spill-dir", "", "directory for stalled sessions' backlogs (default: the system's temp directory)")
+	cal := registerCalibrate(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
 		return usagef("replay: name one workload file (from pgrehearse parse)")
+	}
+	if *cal.on {
+		return cal.run(ctx, env, fs)
 	}
 	if *speed <= 0 {
 		return usagef("replay: --speed must be positive")

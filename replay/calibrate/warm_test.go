@@ -17,8 +17,8 @@ type countingConn struct {
 }
 
 func (c *countingConn) Run(context.Context, []*parse.Event, []replay.Outcome) {}
-func (c *countingConn) Close(context.Context) error                         { c.ex.closes.Add(1); return nil }
-func (c *countingConn) Alive() bool                                         { return true }
+func (c *countingConn) Close(context.Context) error                           { c.ex.closes.Add(1); return nil }
+func (c *countingConn) Alive() bool                                           { return true }
 
 func (x *countingExec) Open(_ context.Context, s *parse.Session) (replay.Conn, error) {
 	x.opens.Add(1)

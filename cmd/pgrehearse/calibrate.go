@@ -169,6 +169,7 @@ func printCalibration(w io.Writer, r *calibrate.Report) {
 	fmt.Fprintln(w)
 	if r.Best == nil {
 		fmt.Fprintf(w, "no speed kept the schedule: %s\n", r.Note)
+		fmt.Fprintf(w, "the replayer's CPU at speed 1: %.1f µs a statement (%d cores here); the workload peaks at %d statements/s\n", r.CPUUSPerStatement, r.Cores, r.PeakPerS)
 		for _, s := range r.Warnings {
 			fmt.Fprintln(w, "pgrehearse: warning:", s)
 		}

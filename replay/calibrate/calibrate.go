@@ -95,8 +95,10 @@ type Report struct {
 	// SustainedPerS is the statements per second one process sustained
 	// against this target (Best's rate); AtLeast is set when no step
 	// failed, so the process could do more.
-	SustainedPerS     float64 `json:"sustained_statements_per_s"`
-	AtLeast           bool    `json:"at_least,omitempty"`
+	SustainedPerS float64 `json:"sustained_statements_per_s"`
+	AtLeast       bool    `json:"at_least,omitempty"`
+	// CPUUSPerStatement is Best's, or speed 1's when no step kept the
+	// schedule.
 	CPUUSPerStatement float64 `json:"cpu_us_per_statement"`
 	// Limit is what stopped the ladder: the first failed step's
 	// bottleneck, or "none" when every speed kept the schedule.

@@ -144,6 +144,9 @@ func TestCalibrateTargetLimit(t *testing.T) {
 	if len(rep.Steps) != 1 || rep.Best != nil || rep.Limit != "target" || rep.Shards != 0 {
 		t.Fatalf("steps %+v, best %v, limit %q, shards %d", rep.Steps, rep.Best, rep.Limit, rep.Shards)
 	}
+	if rep.CPUUSPerStatement != rep.Steps[0].CPUUSPerStatement || rep.CPUUSPerStatement <= 0 {
+		t.Errorf("CPU per statement %v, speed 1's %v", rep.CPUUSPerStatement, rep.Steps[0].CPUUSPerStatement)
+	}
 	if !strings.Contains(rep.Note, "target did not keep up") {
 		t.Errorf("note %q", rep.Note)
 	}

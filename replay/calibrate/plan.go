@@ -11,6 +11,11 @@ import (
 func (r *Report) plan() {
 	r.warn()
 	if r.Best == nil {
+		if len(r.Steps) > 0 {
+			// Measured all the same: the replayer's cost does not depend
+			// on whether the target kept up.
+			r.CPUUSPerStatement = r.Steps[0].CPUUSPerStatement
+		}
 		r.Note = r.noBest()
 		return
 	}
@@ -41,7 +46,18 @@ func (r *Report) noBest() string {
 	if s.Bottleneck == "target" || s.Bottleneck == "lock" {
 		return fmt.Sprintf("even at speed 1 the target did not keep up (lateness p99 %.0f ms, %s): the candidate cannot take this workload's busiest stretch; more replayers will not help", s.LatenessP99MS, s.Bottleneck)
 	}
-	return fmt.Sprintf("even at speed 1 the replayer fell behind (lateness p99 %.0f ms, %.1f cores busy): shard the workload (--shard) over machines with at least %d cores each", s.LatenessP99MS, s.CPUCores, Cores(s.CPUUSPerStatement, s.ScheduledPerS))
+	if s.CPUCores < Headroom*float64(r.Cores) {
+		return fmt.Sprintf("even at speed 1 the replayer sent statements late (lateness p99 %.0f ms) though it kept only %.1f of this machine's %d cores busy: other processes here (the target, if it runs on this machine) took the CPU it needed; calibrate from a machine of its own", s.LatenessP99MS, s.CPUCores, r.Cores)
+	}
+	n := Cores(s.CPUUSPerStatement, s.ScheduledPerS)
+	return fmt.Sprintf("even at speed 1 the replayer fell behind (lateness p99 %.0f ms, %.1f cores busy): shard the workload (--shard) over machines with at least %d %s each", s.LatenessP99MS, s.CPUCores, n, plural(n, "core"))
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return s
+	}
+	return s + "s"
 }
 
 // Cores is how many cores a replayer needs for rate statements per second

@@ -15,6 +15,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/pgrehearse/pgrehearse/parse"
@@ -168,14 +169,12 @@ func runStep(ctx context.Context, cfg Config, speed float64, begin, end time.Tim
 	// CPU is counted from the first result: reading past the workload
 	// before the stretch and connecting the sessions are not per-statement
 	// work.
+	// Sessions call the sink concurrently.
 	var cpu0 time.Duration
 	var t0 time.Time
-	first := true
+	var once sync.Once
 	sink := func(res *replay.Result) {
-		if first {
-			first = false
-			cpu0, t0 = replay.ProcessCPU(), time.Now()
-		}
+		once.Do(func() { cpu0, t0 = replay.ProcessCPU(), time.Now() })
 		rw.Add(res)
 	}
 	opts := cfg.Options
@@ -199,7 +198,7 @@ func runStep(ctx context.Context, cfg Config, speed float64, begin, end time.Tim
 	if sum.ScheduledS > 0 {
 		s.ScheduledPerS = float64(sum.Replayed) / sum.ScheduledS
 	}
-	if sum.Replayed > 1 && !first {
+	if sum.Replayed > 1 && !t0.IsZero() {
 		s.CPUUSPerStatement = float64(cpu.Microseconds()) / float64(sum.Replayed-1)
 		s.CPUCores = cpu.Seconds() / wall.Seconds()
 	}

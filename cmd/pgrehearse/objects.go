@@ -22,8 +22,9 @@ import (
 // private local copies.
 
 // checkObjects is files.check for s3:// paths: inputs must exist (a
-// missing one is a usage error, as for a file), and no output may be an
-// input or another output.
+// missing one is a usage error, as for a file), outputs must be writable
+// (their bucket exists and the identity may write there), and no output
+// may be an input or another output.
 func (f *files) checkObjects(ctx context.Context) error {
 	for _, in := range f.in {
 		if !objstore.IsURL(in.path) {
@@ -42,6 +43,12 @@ func (f *files) checkObjects(ctx context.Context) error {
 		}
 		if _, err := objstore.Parse(out.path); err != nil {
 			return usagef("%s: %s: %v", f.cmd, out.what, err)
+		}
+		if err := objstore.CheckWritable(ctx, out.path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return usagef("%s: %s %s can not be written: %v", f.cmd, out.what, out.path, err)
+			}
+			return fmt.Errorf("%s: %s: %w", f.cmd, out.what, err)
 		}
 		for _, in := range f.in {
 			if in.path == out.path {

@@ -88,6 +88,7 @@ func TestObjectStorageMistakes(t *testing.T) {
 		{[]string{"inspect", s.URLOf("none.pgrw")}, "does not exist"},
 		{[]string{"compare", "--workload", s.URLOf("w.pgrw"), "--results", s.URLOf("r.jsonl"), "-o", s.URLOf("r.jsonl")}, "does not exist"},
 		{[]string{"replay", "--target", pgtest.DSN(t), "-o", s.URLOf("dir/"), "-"}, "want s3://bucket/key"},
+		{[]string{"replay", "--start-at", "2099-01-01T00:00:00Z", "--target", pgtest.DSN(t), "-o", "s3://no-such-bucket/r.jsonl", "-"}, "s3://no-such-bucket/r.jsonl can not be written"},
 	} {
 		if code, _, stderr := run(t, nil, c.args...); code != exitUsage || !strings.Contains(stderr, c.want) {
 			t.Errorf("%v: exit %d, want %d with %q\n%s", c.args, code, exitUsage, c.want, stderr)

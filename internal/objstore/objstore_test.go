@@ -208,6 +208,15 @@ func TestMissing(t *testing.T) {
 	if _, err := objstore.Stat(ctx, "s3://no-such-bucket/x"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Stat in a missing bucket: %v", err)
 	}
+	if err := objstore.CheckWritable(ctx, "s3://no-such-bucket/x"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("CheckWritable in a missing bucket: %v", err)
+	}
+	if err := objstore.CheckWritable(ctx, s.URLOf("results/x.jsonl")); err != nil {
+		t.Fatalf("CheckWritable: %v", err)
+	}
+	if _, err := objstore.Salvage(ctx, s.URLOf("results/x.jsonl")); err == nil {
+		t.Fatal("the writability probe left an upload behind")
+	}
 	w, err := objstore.Create(ctx, "s3://no-such-bucket/x")
 	if err != nil {
 		t.Fatal(err)

@@ -204,3 +204,27 @@ func (w *Writer) Abort() error {
 	}
 	return nil
 }
+
+// CheckWritable tells whether url can be written, before any work: it
+// starts a multipart upload there and aborts it at once, which needs the
+// permissions a real write needs (s3:PutObject, s3:AbortMultipartUpload)
+// and leaves nothing behind. A replay that waits for --start-at learns of
+// a missing bucket now, not hours later.
+func CheckWritable(ctx context.Context, url string) error {
+	loc, err := Parse(url)
+	if err != nil {
+		return err
+	}
+	c, err := Client(ctx)
+	if err != nil {
+		return err
+	}
+	out, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &loc.Bucket, Key: &loc.Key})
+	if err != nil {
+		return describe("write", loc, err)
+	}
+	if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &loc.Bucket, Key: &loc.Key, UploadId: out.UploadId}); err != nil {
+		return describe("abort the probe upload of", loc, err)
+	}
+	return nil
+}

@@ -130,6 +130,9 @@ type Fidelity struct {
 	Unnamed int64 `json:"unnamed,omitempty"`
 	// Sync is what replay --sync did (syncfidelity.go); nil without it.
 	Sync *SyncFidelity `json:"sync,omitempty"`
+	// Clocks sets the shards' clock offsets against the target side by
+	// side (clocks.go), when the results recorded them.
+	Clocks *Clocks `json:"clocks,omitempty"`
 }
 
 // Metric is one cluster metric side by side.
@@ -321,6 +324,9 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 	}
 	c.Warnings = append(c.Warnings, rs.warnings...)
 	cov.finish(c, capt)
+	var clockWarnings []string
+	fid.Clocks, clockWarnings = rs.clocks.judge()
+	c.Warnings = append(c.Warnings, clockWarnings...)
 	fid.OriginalPeakActive, fid.ReplayPeakActive = capt.spans.peak(), rs.spans.peak()
 	if rs.lateness.TotalCount() > 0 {
 		fid.LatenessP99MS = float64(rs.lateness.ValueAtQuantile(99)) / 1000

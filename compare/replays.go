@@ -21,6 +21,7 @@ type replays struct {
 	errors         *errorTally
 	// rtt is the round trip the replay measured to the target (µs).
 	rtt      int64
+	clocks   shardClocks
 	warnings []string
 }
 
@@ -46,6 +47,7 @@ func (rs *replays) readOne(ctx context.Context, path string, capt *capture, quer
 	h := rr.Header()
 	rs.rtt = h.RTTUS
 	fid.TargetMaxConnections = max(fid.TargetMaxConnections, h.MaxConnections)
+	rs.clocks.add(path, h)
 	// Session ids are per workload, so shards never share one; the shard
 	// number keeps them apart all the same.
 	shard := uint64(fid.Shards) << 48

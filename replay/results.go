@@ -64,6 +64,9 @@ type ResultsHeader struct {
 	Checksums bool `json:"checksums,omitempty"`
 	// Collation is the collation pre-flight, when one ran.
 	Collation *CollationCheck `json:"collation,omitempty"`
+	// Clock is the replayer's clock against the target's at the start,
+	// when it was measured.
+	Clock *Clock `json:"clock,omitempty"`
 }
 
 // Summary is the last line of a results file, and what replay prints.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/pgrehearse/pgrehearse/compare"
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
+	"github.com/pgrehearse/pgrehearse/internal/objstore"
 	"github.com/pgrehearse/pgrehearse/parse"
 	"github.com/pgrehearse/pgrehearse/replay"
 	"github.com/pgrehearse/pgrehearse/reports"
@@ -66,7 +68,9 @@ func (cf *compareFlags) files(p *files) {
 	p.input("--control-results", cf.controlResults...)
 	for _, m := range []struct{ flag, spec string }{{"--baseline-metrics", cf.baseline}, {"--candidate-metrics", cf.candidate}, {"--control-metrics", cf.control}} {
 		if sp, err := metrics.ParseSpec(m.spec); err == nil && sp.Kind == "pg" {
-			if st, err := os.Stat(sp.Arg); err == nil && st.Mode().IsRegular() {
+			if objstore.IsURL(sp.Arg) {
+				p.input(m.flag+" pg:", sp.Arg)
+			} else if st, err := os.Stat(sp.Arg); err == nil && st.Mode().IsRegular() {
 				p.input(m.flag+" pg:", sp.Arg)
 			}
 		}
@@ -176,9 +180,20 @@ func (cf *compareFlags) build(ctx context.Context, env *environment, workload st
 			return nil, err
 		}
 	}
+	// compare reads its inputs more than once: objects from local copies.
+	workloadName := workload
+	if workload, results, err = localInputs(ctx, workload, results); err != nil {
+		return nil, err
+	}
+	controls := slices.Clone(cf.controlResults)
+	for i, r := range controls {
+		if controls[i], err = localCopy(ctx, r); err != nil {
+			return nil, fmt.Errorf("--control-results: %w", err)
+		}
+	}
 	in := compare.Input{Workload: workload, Results: results, Gates: gates, Warmup: cf.warmup, Top: cf.top,
 		CandidateLogs: cf.candidateLogs, CandidateLogOptions: parse.Options{Prefix: cf.candidateLogPrefix}, ShowParams: cf.showParams,
-		ControlResults: cf.controlResults}
+		ControlResults: controls}
 	if cf.baseline != "" {
 		if in.Baseline, err = openSource(ctx, cf.baseline); err != nil {
 			return nil, fmt.Errorf("--baseline-metrics: %w", err)
@@ -208,6 +223,9 @@ func (cf *compareFlags) build(ctx context.Context, env *environment, workload st
 		// Results of another workload, or not of one replay: what was
 		// given is wrong, not the data.
 		return nil, usageError{err}
+	}
+	if c != nil {
+		c.Fidelity.Workload = workloadName
 	}
 	return c, err
 }
@@ -253,14 +271,21 @@ func writeReport(path, format string, c *compare.Comparison, o reports.Options, 
 // samplesOf returns the samples file a replay took of its target, if it
 // still exists.
 func samplesOf(results string) string {
-	rr, f, err := replay.OpenResults(results)
+	f, err := openInput(results, nil)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
+	rr, err := replay.NewResultsReader(f, results)
+	if err != nil {
+		return ""
+	}
 	samples := rr.Header().Samples
 	if samples == "" {
 		return ""
+	}
+	if objstore.IsURL(samples) {
+		return samples
 	}
 	for _, p := range []string{samples, filepath.Join(filepath.Dir(results), filepath.Base(samples))} {
 		if _, err := os.Stat(p); err == nil {
@@ -301,7 +326,7 @@ func runReport(ctx context.Context, env *environment, args []string) error {
 	if err := paths.check(); err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(fs.Arg(0))
+	raw, err := readInput(fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}

@@ -59,6 +59,7 @@ func commands() []command {
 		{"compare", "compare the baseline and the candidate, judge the launch gates, write the comparison and the report", runCompare},
 		{"run", "parse, replay, compare and report in one command, keeping every stage's file", runRun},
 		{"report", "render a comparison document as text, Markdown, JSON, JUnit or HTML", runReport},
+		{"salvage", "make the parts a killed replay uploaded to s3:// into its results object", runSalvage},
 		{"sample", "sample a cluster's statistics every second into a samples file (a metric source for compare)", runSample},
 		{"version", "print the version", func(_ context.Context, env *environment, _ []string) error {
 			fmt.Fprintln(env.stdout, "pgrehearse", version)
@@ -93,6 +94,7 @@ func main() {
 }
 
 func dispatch(ctx context.Context, env *environment, args []string) error {
+	defer removeStaged()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(env.stderr)
 		if len(args) == 0 {

@@ -28,6 +28,10 @@ func openSource(ctx context.Context, spec string) (metrics.Source, error) {
 	case "cloudwatch":
 		return cloudwatch.New(ctx, sp)
 	case "pg":
+		// A samples file on S3 is read from a local copy.
+		if sp.Arg, err = localCopy(ctx, sp.Arg); err != nil {
+			return nil, err
+		}
 		if _, err := os.Stat(sp.Arg); err != nil {
 			return nil, usagef("pg: %q is not a samples file: sources read past windows, so sample a live cluster with `pgrehearse sample --target DSN -o FILE` during the capture (or `replay --candidate-metrics pg:DSN`) and give pg:FILE", dsn.Redact(sp.Arg))
 		}
@@ -41,7 +45,7 @@ func openSource(ctx context.Context, spec string) (metrics.Source, error) {
 // windowFrom reads the capture window of a workload or the replay
 // window of a results file.
 func windowFrom(path string) (metrics.Window, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path, nil)
 	if err != nil {
 		return metrics.Window{}, err
 	}

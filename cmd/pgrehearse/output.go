@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/pgrehearse/pgrehearse/internal/objstore"
 )
 
 // Every file pgrehearse writes holds production data (statement texts,
@@ -45,8 +48,14 @@ func (f *files) output(what string, paths ...string) {
 // overwrite an input or another output, an input does not exist, or an
 // output's directory can not be written.
 func (f *files) check() error {
+	if err := f.checkObjects(context.Background()); err != nil {
+		return err
+	}
 	ins := make([]os.FileInfo, len(f.in))
 	for i, in := range f.in {
+		if objstore.IsURL(in.path) {
+			continue
+		}
 		st, err := os.Stat(in.path)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -58,6 +67,9 @@ func (f *files) check() error {
 	}
 	outs := make([]os.FileInfo, len(f.out))
 	for i, out := range f.out {
+		if objstore.IsURL(out.path) {
+			continue
+		}
 		st, err := os.Stat(out.path)
 		if err == nil {
 			outs[i] = st
@@ -148,6 +160,9 @@ func createOutput(path string, stdout io.Writer) (io.Writer, func(keep bool) err
 	if path == "-" {
 		return stdout, func(bool) error { return nil }, nil
 	}
+	if objstore.IsURL(path) {
+		return objectOutput(path)
+	}
 	path = realPath(path)
 	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
 		f, err := os.OpenFile(path, os.O_WRONLY, 0)
@@ -217,21 +232,39 @@ func finishFile(f *os.File, path string) error {
 type lazyFile struct {
 	path string
 	f    *os.File
-	err  error
+	// obj is the stream when path is an s3:// URL: uploaded in parts as
+	// it grows, completed by Close.
+	obj *objstore.Writer
+	err error
 }
 
 func (l *lazyFile) Write(p []byte) (int, error) {
-	if l.f == nil && l.err == nil {
-		l.f, l.err = createPrivate(l.path)
+	if l.f == nil && l.obj == nil && l.err == nil {
+		if objstore.IsURL(l.path) {
+			l.obj, l.err = objstore.Create(context.Background(), l.path)
+		} else {
+			l.f, l.err = createPrivate(l.path)
+		}
 	}
 	if l.err != nil {
 		return 0, l.err
 	}
+	if l.obj != nil {
+		return l.obj.Write(p)
+	}
 	return l.f.Write(p)
 }
 
+// created reports whether the first write created the file.
+func (l *lazyFile) created() bool { return l.f != nil || l.obj != nil }
+
 // Close syncs and closes the file, if it was created.
 func (l *lazyFile) Close() error {
+	if l.obj != nil {
+		err := l.obj.Close()
+		l.obj, l.err = nil, errors.New("file closed")
+		return err
+	}
 	if l.f == nil {
 		return nil
 	}
@@ -280,6 +313,9 @@ func createPrivate(path string) (*os.File, error) {
 func openInput(path string, stdin io.Reader) (io.ReadCloser, error) {
 	if path == "-" {
 		return io.NopCloser(stdin), nil
+	}
+	if objstore.IsURL(path) {
+		return openObject(path)
 	}
 	f, err := os.Open(path)
 	if err != nil {

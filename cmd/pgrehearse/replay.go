@@ -28,12 +28,16 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	rf.register(fs)
 	var ctl controlFlags
 	ctl.register(fs)
+	cal := registerCalibrate(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
 		return usagef("replay: name one workload file (from pgrehearse parse)")
+	}
+	if *cal.on {
+		return cal.run(ctx, env, fs)
 	}
 	workload := fs.Arg(0)
 	if err := ctl.setup(rf.out, workload); err != nil {
@@ -81,11 +85,13 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	clock := measureClock(ctx, env, cfg)
 	if err := rf.waitForStart(ctx, env); err != nil {
 		return err
 	}
 	f, closeOut := createStream(rf.out, env.stdout)
 	hdr := rf.header(safe, workload, r.Header(), ti)
+	hdr.Clock = clock
 	hdr.ControlMode, hdr.Checksums, hdr.Collation = ctl.mode(), ctl.checksums, ctl.collation
 	rw, err := replay.NewResultsWriter(f, hdr)
 	if err != nil {

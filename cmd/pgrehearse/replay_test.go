@@ -227,4 +227,5 @@ func TestShardsInProcesses(t *testing.T) {
 			t.Errorf("shard clocks started %v apart", d)
 		}
 	}
+	checkShardClocks(t, dir, w, 3)
 }

@@ -55,7 +55,7 @@ func runSample(ctx context.Context, env *environment, args []string) error {
 		}
 	}}
 	tr, err := s.Run(ctx, f)
-	if err != nil && f.f == nil {
+	if err != nil && !f.created() {
 		return fmt.Errorf("%w (%s is left as it was)", err, *out)
 	}
 	if err != nil {

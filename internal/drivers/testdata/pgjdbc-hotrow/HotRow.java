@@ -18,12 +18,11 @@ public class HotRow {
         String url = "jdbc:postgresql://" + System.getenv("PGHOST") + ":" + System.getenv("PGPORT") + "/" + System.getenv("PGDATABASE");
         List<Thread> threads = new ArrayList<>();
         List<Throwable> failures = new ArrayList<>();
-        long deadline = System.currentTimeMillis() + RUN_MILLIS;
         for (int n = 1; n <= 4; n++) {
             final int worker = n;
             Thread t = new Thread(() -> {
                 try {
-                    work(url, worker, deadline);
+                    work(url, worker);
                 } catch (Throwable e) {
                     synchronized (failures) {
                         failures.add(e);
@@ -44,7 +43,7 @@ public class HotRow {
         }
     }
 
-    static void work(String url, int worker, long deadline) throws Exception {
+    static void work(String url, int worker) throws Exception {
         Properties p = new Properties();
         p.setProperty("user", System.getenv("PGUSER"));
         p.setProperty("ApplicationName", "pgjdbc-hotrow-" + worker);
@@ -53,7 +52,11 @@ public class HotRow {
              PreparedStatement up = c.prepareStatement("UPDATE accounts SET balance = balance + ? WHERE id = ?");
              PreparedStatement read = c.prepareStatement("SELECT sum(balance) FROM accounts WHERE id BETWEEN 1 AND 3")) {
             c.setAutoCommit(false);
-            while (System.currentTimeMillis() < deadline) {
+            // The clock starts once connected, and every thread runs at
+            // least 40 transactions: on a loaded machine the JVM may take
+            // seconds to connect.
+            long deadline = System.currentTimeMillis() + RUN_MILLIS;
+            for (int txns = 0; txns < 40 || System.currentTimeMillis() < deadline; txns++) {
                 for (long id = 1; id <= 3; id++) {
                     if (rnd.nextInt(3) == 0) {
                         continue; // not every transaction touches every row

@@ -38,6 +38,9 @@ type coverage struct {
 	window     window
 	incomplete []string
 	warnings   []string
+	// shardsMissing: the results lack whole shards, which is why they
+	// hold fewer statements than the workload.
+	shardsMissing bool
 }
 
 // window counts the workload's statements the replay was to run, as the
@@ -156,6 +159,7 @@ func (cov *coverage) pick(heads []resultsHead) error {
 		}
 	}
 	if len(missing) > 0 {
+		cov.shardsMissing = true
 		what := "shard " + missing[0] + " is"
 		if len(missing) > 1 {
 			what = "shards " + strings.Join(missing, ", ") + " are"
@@ -207,6 +211,8 @@ func (cov *coverage) finish(c *Comparison, capt *capture) {
 		f.Statements = cov.window.statements
 	}
 	switch {
+	case f.ResultStatements < f.Statements && cov.shardsMissing:
+		cov.incomplete = append(cov.incomplete, fmt.Sprintf("the shards given hold %d of the workload's %d statements", f.ResultStatements, f.Statements))
 	case f.ResultStatements < f.Statements:
 		cov.incomplete = append(cov.incomplete, fmt.Sprintf("the results hold %d of the workload's %d statements: the replay did not run to the end", f.ResultStatements, f.Statements))
 	case f.ResultStatements > f.Statements:

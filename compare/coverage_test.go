@@ -56,6 +56,10 @@ func TestResultsMustCoverTheWorkload(t *testing.T) {
 			if c.Verdict.Result != INCONCLUSIVE || !strings.Contains(c.Verdict.Reason+strings.Join(c.Verdict.Next, "\n"), tc.reason) {
 				t.Errorf("verdict %+v, want INCONCLUSIVE saying %q", c.Verdict, tc.reason)
 			}
+			// A missing shard is not a replay that stopped early.
+			if inc := strings.Join(c.Fidelity.Incomplete, "\n"); strings.Contains(inc, "did not run to the end") {
+				t.Errorf("incomplete says the replay stopped early: %s", inc)
+			}
 			// The statements are the workload's, and a shard given twice
 			// is counted once.
 			if f := c.Fidelity; f.Statements != 41 || f.ResultStatements > 41 || f.Replayed > 41 {

@@ -70,6 +70,26 @@ func readSummary(t *testing.T, results string) *replay.Summary {
 	return v.Summary
 }
 
+// passedOrLoaded reports whether compare passed its gates: GO, or
+// INCONCLUSIVE only because the replay fell behind schedule for want of
+// the replayer's CPU or connection setup, which a busy test machine does
+// to a replay of a fraction of a second (a session's first statement is
+// late when its connection takes 100 ms). Any failed gate, new error or
+// other reason is a failure.
+func passedOrLoaded(code int, c *compare.Comparison) bool {
+	if code == exitOK {
+		return true
+	}
+	f := c.Fidelity
+	behind := code == exitInconclusive && f.BehindSchedule && (f.Bottleneck == "replayer" || f.Bottleneck == replay.CauseConnect)
+	for _, g := range c.Gates {
+		if g.Status != compare.Pass {
+			return false
+		}
+	}
+	return behind && c.Errors.NewN == 0
+}
+
 func readComparison(t *testing.T, path string) *compare.Comparison {
 	t.Helper()
 	raw, err := os.ReadFile(path)
@@ -129,10 +149,12 @@ func TestReplayThroughTransactionPooler(t *testing.T) {
 		t.Errorf("summary: %d unnamed, %d errors of %d statements", sum.Unnamed, sum.Errors, sum.Statements)
 	}
 	out := filepath.Join(dir, "c.json")
-	if code, _, stderr := run(t, nil, "compare", "--workload", w, "--results", res, "-o", out, "--gate", "errors.new == 0"); code != exitOK {
+	code, _, stderr = run(t, nil, "compare", "--workload", w, "--results", res, "-o", out, "--gate", "errors.new == 0")
+	c := readComparison(t, out)
+	if !passedOrLoaded(code, c) {
 		t.Fatalf("compare: exit %d %s", code, stderr)
 	}
-	if c := readComparison(t, out); c.Fidelity.Unnamed != 180 {
+	if c.Fidelity.Unnamed != 180 {
 		t.Errorf("fidelity: %d unnamed", c.Fidelity.Unnamed)
 	}
 

@@ -355,32 +355,15 @@ func Build(ctx context.Context, in Input) (*Comparison, error) {
 }
 
 func (c *Comparison) addMetrics(ctx context.Context, in Input) error {
-	fetch := func(src metrics.Source, w metrics.Window, side string) *metrics.Set {
-		if src == nil {
-			return nil
-		}
-		set, err := src.Fetch(ctx, w)
-		if err != nil {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("%s metrics (%s): %v", side, src, err))
-			return nil
-		}
-		for _, w := range set.Warnings {
-			c.Warnings = append(c.Warnings, side+": "+w)
-		}
-		return set
-	}
 	fid := &c.Fidelity
-	base := fetch(in.Baseline, metrics.Window{Start: fid.CaptureStart, End: fid.CaptureEnd}, "baseline")
-	cand := fetch(in.Candidate, metrics.Window{Start: fid.ReplayStart, End: fid.ReplayEnd}, "candidate")
+	base := c.fetchMetrics(ctx, in.Baseline, metrics.Window{Start: fid.CaptureStart, End: fid.CaptureEnd}, "baseline")
+	cand := c.fetchMetrics(ctx, in.Candidate, metrics.Window{Start: fid.ReplayStart, End: fid.ReplayEnd}, "candidate")
 	if base == nil && cand == nil {
 		return nil
 	}
 	c.addWaits(base, cand)
 	c.addServerQueries(base, cand, in.Top)
-	warm := in.Warmup
-	if warm < 0 {
-		warm = min(time.Minute, time.Duration(fid.OriginalS*float64(time.Second)/10))
-	}
+	warm := in.warmup(fid)
 	for _, name := range metrics.Names {
 		var bs, cs *metrics.Series
 		if base != nil {
@@ -419,6 +402,32 @@ func (c *Comparison) addMetrics(ctx context.Context, in Input) error {
 		c.Metrics = append(c.Metrics, m)
 	}
 	return nil
+}
+
+// fetchMetrics fetches one side's metrics for its window; a source that
+// fails or warns becomes a warning, and nil without a source or on error.
+func (c *Comparison) fetchMetrics(ctx context.Context, src metrics.Source, w metrics.Window, side string) *metrics.Set {
+	if src == nil {
+		return nil
+	}
+	set, err := src.Fetch(ctx, w)
+	if err != nil {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s metrics (%s): %v", side, src, err))
+		return nil
+	}
+	for _, w := range set.Warnings {
+		c.Warnings = append(c.Warnings, side+": "+w)
+	}
+	return set
+}
+
+// warmup is how much of each series' start is left out of the figures:
+// --warmup, or by default a tenth of the capture, at most a minute.
+func (in Input) warmup(fid *Fidelity) time.Duration {
+	if in.Warmup >= 0 {
+		return in.Warmup
+	}
+	return min(time.Minute, time.Duration(fid.OriginalS*float64(time.Second)/10))
 }
 
 // dedupe drops repeated strings, keeping the first of each: both sides

@@ -3,9 +3,7 @@ package compare
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"time"
 
@@ -76,10 +74,9 @@ type ControlQuery struct {
 
 // controlSide is what compare takes from the control's results files.
 type controlSide struct {
-	doc      *Control
-	all      *hdrhistogram.Histogram
+	doc *Control
+	clientLatency
 	lateness *hdrhistogram.Histogram
-	byQuery  map[string]*hdrhistogram.Histogram
 	lines    *pairs
 	checks   bool
 	warnings []string
@@ -88,7 +85,7 @@ type controlSide struct {
 
 // readControl reads and merges the control's results files.
 func readControl(ctx context.Context, paths []string, capt *capture) (*controlSide, error) {
-	cs := &controlSide{doc: &Control{Results: paths}, all: newHist(), lateness: newHist(), byQuery: map[string]*hdrhistogram.Histogram{}, lines: newPairs(), checks: true}
+	cs := &controlSide{doc: &Control{Results: paths}, clientLatency: newClientLatency(), lateness: newHist(), lines: newPairs(), checks: true}
 	for _, path := range paths {
 		if err := cs.readOne(ctx, path, capt); err != nil {
 			return nil, fmt.Errorf("compare: %w", err)
@@ -124,29 +121,12 @@ func (cs *controlSide) readOne(ctx context.Context, path string, capt *capture) 
 	if st, err := time.Parse(time.RFC3339Nano, h.Started); err == nil && (fid.ReplayStart.IsZero() || st.Before(fid.ReplayStart)) {
 		fid.ReplayStart = st
 	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		l, err := rr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	err = eachResult(ctx, rr, func(l *replay.ResultLine) {
 		cs.lines.control(l)
-		if l.Kind == "e" || l.Skipped != "" || l.SQLState != "" {
-			continue
-		}
-		lat := max(l.LatUS-h.RTTUS, 1)
-		cs.all.RecordValue(lat)
-		q := cs.byQuery[l.FP]
-		if q == nil {
-			q = newHist()
-			cs.byQuery[l.FP] = q
-		}
-		q.RecordValue(lat)
+		cs.record(l, h.RTTUS)
+	})
+	if err != nil {
+		return err
 	}
 	sum := rr.Summary()
 	if sum == nil {
@@ -233,7 +213,7 @@ func (c *Comparison) addCollation(in Input) {
 
 // fillLatency sets the candidate's client-side latency (from the pairing
 // pass) beside the control's, overall and per query.
-func (cs *controlSide) fillLatency(cand *candidateClient, queries queryTable, top int) {
+func (cs *controlSide) fillLatency(cand *clientLatency, queries queryTable, top int) {
 	l := &cs.doc.Latency
 	l.Basis = "control and candidate: client-side latency of the same replay, each minus its own round trip measured before the replay"
 	if cs.doc.Mode == "concurrent" {
@@ -276,18 +256,11 @@ func (c *Comparison) addControlMetrics(ctx context.Context, in Input) {
 	}
 	f := &c.Control.Fidelity
 	w := metrics.Window{Start: f.ReplayStart, End: f.ReplayEnd}
-	set, err := in.Control.Fetch(ctx, w)
-	if err != nil {
-		c.Warnings = append(c.Warnings, fmt.Sprintf("control metrics (%s): %v", in.Control, err))
+	set := c.fetchMetrics(ctx, in.Control, w, "control")
+	if set == nil {
 		return
 	}
-	for _, w := range set.Warnings {
-		c.Warnings = append(c.Warnings, "control: "+w)
-	}
-	warm := in.Warmup
-	if warm < 0 {
-		warm = min(time.Minute, time.Duration(c.Fidelity.OriginalS*float64(time.Second)/10))
-	}
+	warm := in.warmup(&c.Fidelity)
 	for _, name := range metrics.Names {
 		s := set.Get(name)
 		if s == nil {

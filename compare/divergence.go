@@ -2,9 +2,7 @@ package compare
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -161,11 +159,31 @@ func divergenceKind(ctl, cand answer, checksums bool) string {
 	return ""
 }
 
-// candidateClient is the candidate's client-side latency, measured as the
-// control's is.
-type candidateClient struct {
+// clientLatency is one side's client-side latency, overall and by
+// fingerprint, measured alike on the control and the candidate.
+type clientLatency struct {
 	all     *hdrhistogram.Histogram
 	byQuery map[string]*hdrhistogram.Histogram
+}
+
+func newClientLatency() clientLatency {
+	return clientLatency{all: newHist(), byQuery: map[string]*hdrhistogram.Histogram{}}
+}
+
+// record adds the latency of a statement that ran, less the round trip
+// rtt; errors and skipped statements are not counted.
+func (cl *clientLatency) record(l *replay.ResultLine, rtt int64) {
+	if l.Kind == "e" || l.Skipped != "" || l.SQLState != "" {
+		return
+	}
+	lat := max(l.LatUS-rtt, 1)
+	cl.all.RecordValue(lat)
+	q := cl.byQuery[l.FP]
+	if q == nil {
+		q = newHist()
+		cl.byQuery[l.FP] = q
+	}
+	q.RecordValue(lat)
 }
 
 type divergenceTally struct {
@@ -173,7 +191,7 @@ type divergenceTally struct {
 	byFP     map[string]*DivergenceQuery
 	compared map[string]int64
 	first    map[string]stmtKey
-	client   candidateClient
+	client   clientLatency
 	checks   bool
 }
 
@@ -181,7 +199,7 @@ type divergenceTally struct {
 // statement beside the control's.
 func pairCandidate(ctx context.Context, results []string, cs *controlSide) (*divergenceTally, error) {
 	t := &divergenceTally{d: &Divergence{}, byFP: map[string]*DivergenceQuery{}, first: map[string]stmtKey{}, compared: map[string]int64{},
-		client: candidateClient{all: newHist(), byQuery: map[string]*hdrhistogram.Histogram{}}, checks: cs.checks}
+		client: newClientLatency(), checks: cs.checks}
 	for _, path := range results {
 		if err := t.readOne(ctx, path, cs); err != nil {
 			return nil, fmt.Errorf("compare: %w", err)
@@ -204,32 +222,11 @@ func (t *divergenceTally) readOne(ctx context.Context, path string, cs *controlS
 		return fmt.Errorf("%s is a control's results file: give it with --control-results, and the candidate's with --results", path)
 	}
 	t.checks = t.checks && h.Checksums
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		l, err := rr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		t.line(l, h.RTTUS, cs)
-	}
+	return eachResult(ctx, rr, func(l *replay.ResultLine) { t.line(l, h.RTTUS, cs) })
 }
 
 func (t *divergenceTally) line(l *replay.ResultLine, rtt int64, cs *controlSide) {
-	if l.Kind != "e" && l.Skipped == "" && l.SQLState == "" {
-		lat := max(l.LatUS-rtt, 1)
-		t.client.all.RecordValue(lat)
-		q := t.client.byQuery[l.FP]
-		if q == nil {
-			q = newHist()
-			t.client.byQuery[l.FP] = q
-		}
-		q.RecordValue(lat)
-	}
+	t.client.record(l, rtt)
 	k := stmtKey{l.Session, int32(l.Index), l.Kind == "e"}
 	ctl, ok := cs.lines.ctl[k]
 	if !ok {

@@ -3,12 +3,9 @@ package compare
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
-
-	"github.com/pgrehearse/pgrehearse/compare/metrics"
 )
 
 // A gate is one launch condition, written as
@@ -17,7 +14,7 @@ import (
 //
 // NAME is a measure of the candidate: a metric and a statistic
 // (cpu.p95, replica_lag.max, latency.p99, errors.new,
-// replay.lateness.p99; see GateNames). OP is one of < <= > >= == !=.
+// replay.lateness.p99; see Measures). OP is one of < <= > >= == !=.
 // THRESHOLD is a number, optionally with a unit (700ms, 1s, 80%), or the
 // same measure of the baseline scaled or shifted: baseline, baseline * 1.10,
 // baseline + 50ms, or of the control (a copy of the baseline the same
@@ -44,31 +41,6 @@ type Gate struct {
 	Against string `json:"against,omitempty"`
 }
 
-// GateNames lists the measures a gate may name, with what each is.
-var GateNames = map[string]string{
-	"replay.lateness.p99": "99th percentile of how late statements started (ms)",
-	"replay.lateness.max": "latest start (ms)",
-	"replay.late_share":   "share of statements more than 100 ms late (%)",
-	"replay.skipped":      "statements not replayed",
-	"errors.new":          "statements that failed on the candidate but not in production",
-	"errors.total":        "statements that failed on the candidate",
-	"errors.missing":      "statements that failed in production but not on the candidate",
-	"latency.p50":         "median statement latency (ms)",
-	"latency.p95":         "95th percentile statement latency (ms)",
-	"latency.p99":         "99th percentile statement latency (ms)",
-	"divergence.rows":     "statements that returned or affected another number of rows than on the control",
-	"divergence.results":  "statements that returned other rows than on the control (or the same rows in another order under ORDER BY)",
-	"divergence.errors":   "statements that failed otherwise than on the control (one failed, or another SQLSTATE)",
-}
-
-func init() {
-	for _, m := range metrics.Names {
-		for _, st := range []string{"mean", "p95", "p99", "max"} {
-			GateNames[m+"."+st] = st + " of " + m + " over the window"
-		}
-	}
-}
-
 // GateError is a mistake in a gate expression, with its position.
 type GateError struct {
 	Expr string
@@ -93,7 +65,7 @@ func ParseGate(expr string) (Gate, error) {
 	if g.Name == "" {
 		return g, &GateError{expr, start, "want a measure name such as cpu.p95"}
 	}
-	if _, ok := GateNames[g.Name]; !ok {
+	if !IsMeasure(g.Name) {
 		return g, &GateError{expr, start, fmt.Sprintf("unknown measure %q (known: %s)", g.Name, knownNames())}
 	}
 	p.space()
@@ -176,10 +148,11 @@ func (p *lexer) number(name string) (float64, error) {
 		p.i++
 	}
 	unit := p.s[ustart:p.i]
-	timed := false
-	for _, p := range []string{"replica_lag.", "latency.", "read_latency.", "write_latency.", "replay.lateness."} {
-		timed = timed || strings.HasPrefix(name, p)
+	var mu measureUnit
+	if m := measureTable[name]; m != nil {
+		mu = m.unit
 	}
+	timed := mu == unitTime
 	switch unit {
 	case "":
 	case "ms":
@@ -192,24 +165,13 @@ func (p *lexer) number(name string) (float64, error) {
 		}
 		v *= 1000
 	case "%":
-		if !strings.HasPrefix(name, "cpu.") && name != "replay.late_share" {
+		if mu != unitPercent {
 			return 0, &GateError{p.s, ustart, fmt.Sprintf("%s is not a percentage", name)}
 		}
 	default:
 		return 0, &GateError{p.s, ustart, fmt.Sprintf("unknown unit %q (use ms, s or %%)", unit)}
 	}
 	return v, nil
-}
-
-func knownNames() string {
-	var ns []string
-	for n := range GateNames {
-		if !strings.Contains(n, "_iops.") && !strings.Contains(n, "freeable") && !strings.Contains(n, "connections") && !strings.Contains(n, "_latency.") && !strings.Contains(n, "commits") && !strings.HasPrefix(n, "db_load_") {
-			ns = append(ns, n)
-		}
-	}
-	sort.Strings(ns)
-	return strings.Join(ns, ", ") + ", and read_iops/write_iops/volume_read_iops/volume_write_iops/db_load_cpu/db_load_noncpu/commits/connections with .mean/.p95/.p99/.max"
 }
 
 // GateStatus is a gate's outcome.

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
-	"github.com/pgrehearse/pgrehearse/replay"
 )
 
 // Judge evaluates gates (the defaults when there are none) against the
@@ -88,11 +87,6 @@ func (c *Comparison) defaultGates() []Gate {
 	return gates
 }
 
-func isReplayMeasure(name string) bool {
-	_, ok := GateNames[name]
-	return ok && (strings.HasPrefix(name, "replay.") || strings.HasPrefix(name, "errors.") || strings.HasPrefix(name, "latency.") || strings.HasPrefix(name, "divergence."))
-}
-
 func (c *Comparison) metric(name string) *Metric {
 	for i := range c.Metrics {
 		if strings.HasPrefix(name, c.Metrics[i].Name+".") {
@@ -105,47 +99,10 @@ func (c *Comparison) metric(name string) *Metric {
 // measure returns the candidate's and the baseline's value of a gate's
 // measure, nil where unknown.
 func (c *Comparison) measure(name string) (cand, base *float64) {
-	f := func(v float64) *float64 { return &v }
-	fid := &c.Fidelity
-	switch name {
-	case "replay.lateness.p99":
-		return f(fid.LatenessP99MS), nil
-	case "replay.lateness.max":
-		return f(fid.LatenessMaxMS), nil
-	case "replay.late_share":
-		return f(100 * fid.LateShare), nil
-	case "replay.skipped":
-		n := int64(0)
-		for _, v := range fid.Skipped {
-			n += v
-		}
-		return f(float64(n)), nil
-	case "errors.new":
-		return f(float64(c.Errors.NewN)), nil
-	case "errors.total":
-		return f(float64(c.Errors.Total)), nil
-	case "errors.missing":
-		return f(float64(c.Errors.MissingN)), nil
-	case "latency.p50", "latency.p95", "latency.p99":
-		return pctOf(c.Latency.Candidate, name), pctOf(c.Latency.Baseline, name)
-	case "divergence.rows", "divergence.results", "divergence.errors":
-		d := c.Divergence
-		switch {
-		case d == nil, name == "divergence.results" && !d.Checksums:
-			return nil, nil
-		case name == "divergence.rows":
-			return f(float64(d.Rows)), nil
-		case name == "divergence.errors":
-			return f(float64(d.Errors)), nil
-		}
-		return f(float64(d.Results)), nil
+	if m := measureTable[name]; m != nil {
+		return m.read(c)
 	}
-	m := c.metric(name)
-	if m == nil {
-		return nil, nil
-	}
-	stat := name[len(m.Name)+1:]
-	return statOf(m.Candidate, m.CandidateSeries, stat), statOf(m.Baseline, m.BaselineSeries, stat)
+	return c.metricValues(name, false)
 }
 
 // measureControl returns the candidate's and the control's value of a
@@ -156,16 +113,30 @@ func (c *Comparison) measureControl(name string) (cand, ctl *float64) {
 		cand, _ = c.measure(name)
 		return cand, nil
 	}
-	if strings.HasPrefix(name, "latency.") {
-		return pctOf(c.Control.Latency.Candidate, name), pctOf(c.Control.Latency.Control, name)
+	m := measureTable[name]
+	switch {
+	case m == nil:
+		return c.metricValues(name, true)
+	case m.control != nil:
+		return m.control(c)
 	}
+	// The control has no figure of its own for it.
+	cand, _ = m.read(c)
+	return cand, nil
+}
+
+// metricValues returns the candidate's value of a cluster metric's
+// statistic, and the baseline's (or with control the control's).
+func (c *Comparison) metricValues(name string, control bool) (cand, other *float64) {
 	m := c.metric(name)
 	if m == nil {
-		cand, _ = c.measure(name)
-		return cand, nil
+		return nil, nil
 	}
 	stat := name[len(m.Name)+1:]
-	return statOf(m.Candidate, m.CandidateSeries, stat), statOf(m.Control, m.ControlSeries, stat)
+	if control {
+		return statOf(m.Candidate, m.CandidateSeries, stat), statOf(m.Control, m.ControlSeries, stat)
+	}
+	return statOf(m.Candidate, m.CandidateSeries, stat), statOf(m.Baseline, m.BaselineSeries, stat)
 }
 
 // pctOf is latency.p50, .p95 or .p99 of p, nil without p.
@@ -227,27 +198,7 @@ func (c *Comparison) decide() {
 		}
 		seen := map[string]bool{}
 		for _, g := range failed {
-			var next string
-			switch {
-			case g.Name == "errors.new" || g.Name == "errors.total":
-				next = "look at the new errors: each is a statement that worked in production and fails on the candidate"
-			case g.Name == "errors.missing":
-				next = "look at the errors production had that the candidate did not: the replay diverged there, or the candidate behaves otherwise"
-			case strings.HasPrefix(g.Name, "divergence."):
-				next = "look at the divergence section: each is a statement the candidate answered otherwise than the control (a collation, a plan that returns ties or rows in another order, or a statement that raced other sessions' writes)"
-			case strings.HasPrefix(g.Name, "latency.") && g.Against == "control":
-				next = "look at the queries regressed against the control, and EXPLAIN (ANALYZE, BUFFERS) them on both clusters"
-			case strings.HasPrefix(g.Name, "latency."):
-				next = "look at the regressed queries, and EXPLAIN (ANALYZE, BUFFERS) them on both clusters"
-			case strings.HasPrefix(g.Name, "replay.") && c.Fidelity.Bottleneck == replay.CauseLock:
-				next = "statements started late because their sessions waited for locks on the candidate: see lock_waits in the replay fidelity section for who held them before trusting the other figures"
-			case strings.HasPrefix(g.Name, "replay.") && c.Fidelity.Bottleneck == "target":
-				next = "statements started late because their session's previous statement was still running on the candidate: the candidate is slower than production under this load; see the regressed queries"
-			case strings.HasPrefix(g.Name, "replay."):
-				next = "the replayer could not keep to the schedule: see the replay fidelity section before trusting the other figures"
-			default:
-				next = "look at the " + g.Name[:strings.IndexByte(g.Name, '.')] + " chart: is it a sustained rise or a spike, and does it start after the warm-up?"
-			}
+			next := c.nextStep(g)
 			if !seen[next] {
 				seen[next] = true
 				v.Next = append(v.Next, next)

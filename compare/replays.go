@@ -51,18 +51,9 @@ func (rs *replays) readOne(ctx context.Context, path string, capt *capture, quer
 	// Session ids are per workload, so shards never share one; the shard
 	// number keeps them apart all the same.
 	shard := uint64(fid.Shards) << 48
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		l, err := rr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		rs.line(l, shard, capt, queries, fid)
+	err = eachResult(ctx, rr, func(l *replay.ResultLine) { rs.line(l, shard, capt, queries, fid) })
+	if err != nil {
+		return err
 	}
 	fid.Speed = h.Speed
 	st, _ := time.Parse(time.RFC3339Nano, h.Started)
@@ -158,4 +149,22 @@ func (rs *replays) summary(path string, sum *replay.Summary, fid *Fidelity) {
 		fid.Diagnosis = append(fid.Diagnosis, sum.Diagnosis)
 	}
 	fid.LateShare = max(fid.LateShare, sum.LateOver100ms)
+}
+
+// eachResult calls each for every line of rr, to the end of the file; it
+// stops at the end of ctx or at a line it cannot read.
+func eachResult(ctx context.Context, rr *replay.ResultsReader, each func(*replay.ResultLine)) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		l, err := rr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		each(l)
+	}
 }

@@ -265,25 +265,6 @@ func (p *parseRun) finish(w *writer, f *filter) (*Summary, error) {
 	return sum, nil
 }
 
-// newFilter makes the filter of the options and records it in the header.
-func newFilter(opt *Options, hdr *Header) *filter {
-	f := &filter{db: newNameFilter(opt.Databases), user: newNameFilter(opt.Users), app: newNameFilter(opt.Applications)}
-	if !opt.Begin.IsZero() {
-		f.begin = opt.Begin.UnixMicro()
-		hdr.Filters = append(hdr.Filters, "begin="+opt.Begin.UTC().Format(time.RFC3339Nano))
-	}
-	if !opt.End.IsZero() {
-		f.end = opt.End.UnixMicro()
-		hdr.Filters = append(hdr.Filters, "end="+opt.End.UTC().Format(time.RFC3339Nano))
-	}
-	for _, kv := range [][2]any{{"database", opt.Databases}, {"user", opt.Users}, {"application", opt.Applications}} {
-		for _, v := range kv[1].([]string) {
-			hdr.Filters = append(hdr.Filters, kv[0].(string)+"="+v)
-		}
-	}
-	return f
-}
-
 // outputWriter remembers the first error writing the workload. The zstd
 // encoder writes from its own goroutines, hence the lock.
 type outputWriter struct {

@@ -173,3 +173,79 @@ func rfc3339(us int64) string {
 	}
 	return time.UnixMicro(us).UTC().Format("2006-01-02T15:04:05.000000Z07:00")
 }
+
+// tally keeps the running figures of a parse that the summary is completed
+// from at the end: open sessions, statements per second, databases and
+// users.
+type tally struct {
+	open      int64
+	secCounts [64]int64
+	secOf     [64]int64
+	dbs       map[string]bool
+	users     map[string]bool
+	dbCount   map[string]int64
+	userCount map[string]int64
+}
+
+func newTally() tally {
+	return tally{
+		dbs: map[string]bool{}, users: map[string]bool{},
+		dbCount: map[string]int64{}, userCount: map[string]int64{},
+	}
+}
+
+// sessionOpened counts a session written to the workload.
+func (t *tally) sessionOpened(sum *Summary, s *session) {
+	sum.Sessions++
+	if s.db != "" {
+		t.dbs[s.db] = true
+	}
+	if s.user != "" {
+		t.users[s.user] = true
+	}
+	t.open++
+	if t.open > sum.PeakSessions {
+		sum.PeakSessions = t.open
+	}
+}
+
+// statement counts a statement written to the workload.
+func (t *tally) statement(sum *Summary, s *session, p *pending) {
+	sum.Statements++
+	sum.StatementsByProtocol[p.ev.Protocol.String()]++
+	if p.ev.Skip != Replayable {
+		sum.NotReplayable[p.ev.Skip.String()]++
+	}
+	if p.ev.Duration >= 0 {
+		sum.WithDuration++
+	}
+	if len(p.ev.Params) > 0 {
+		sum.WithParams++
+	}
+	if s.db != "" {
+		t.dbCount[s.db]++
+	}
+	if s.user != "" {
+		t.userCount[s.user]++
+	}
+	sec := p.time / 1_000_000
+	slot := sec & 63
+	if t.secOf[slot] != sec {
+		t.secOf[slot] = sec
+		t.secCounts[slot] = 0
+	}
+	t.secCounts[slot]++
+	if t.secCounts[slot] > sum.PeakStatementsPerSecond {
+		sum.PeakStatementsPerSecond = t.secCounts[slot]
+	}
+}
+
+// complete fills the summary's lists and window from the figures.
+func (t *tally) complete(sum *Summary) {
+	sum.Databases = sortedKeys(t.dbs)
+	sum.Users = sortedKeys(t.users)
+	sum.TopDatabases = topN(t.dbCount, 5)
+	sum.TopUsers = topN(t.userCount, 5)
+	sum.First = rfc3339(sum.FirstUS)
+	sum.Last = rfc3339(sum.LastUS)
+}

@@ -45,30 +45,32 @@ type table struct {
 // layout turns a comparison into sections, in the order the report reads:
 // verdict, fidelity, metrics, latency, errors, gates, warnings.
 func layout(c *compare.Comparison, o Options) []section {
-	mark := func(s compare.GateStatus) string {
-		switch {
-		case o.ASCII && s == compare.Pass:
-			return "PASS"
-		case o.ASCII && s == compare.Fail:
-			return "FAIL"
-		case o.ASCII:
-			return "????"
-		case s == compare.Pass:
-			return "✓ pass"
-		case s == compare.Fail:
-			return "✗ FAIL"
-		}
-		return "? inconclusive"
+	out := []section{verdictSection(c), fidelitySection(c), metricsSection(c)}
+	out = append(out, loadSections(c)...)
+	out = append(out, latencySection(c), errorsSection(c))
+	out = append(out, divergenceSection(c))
+	if s, ok := collationSection(c); ok {
+		out = append(out, s)
 	}
-	var out []section
+	out = append(out, gatesSection(c, o.ASCII))
+	if len(c.Warnings) > 0 {
+		out = append(out, section{title: "Warnings", notes: c.Warnings, label: "warning"})
+	}
+	return out
+}
 
+// verdictSection is the verdict, its reason and the next steps.
+func verdictSection(c *compare.Comparison) section {
 	v := section{title: "Verdict: " + string(c.Verdict.Result)}
 	v.lines = append(v.lines, c.Verdict.Reason+".")
 	for _, n := range c.Verdict.Next {
 		v.lines = append(v.lines, "Next: "+n)
 	}
-	out = append(out, v)
+	return v
+}
 
+// fidelitySection says how faithfully the replay reproduced the capture.
+func fidelitySection(c *compare.Comparison) section {
 	f := c.Fidelity
 	fid := section{title: "Replay fidelity"}
 	skipped := int64(0)
@@ -122,8 +124,11 @@ func layout(c *compare.Comparison, o Options) []section {
 		fid.notes = append(fid.notes, fmt.Sprintf("%s statements of %d sessions waited on the target for a lock held by %s (longest %.1f s).", num(lw.Statements), lw.Sessions, lw.BlockedBy, lw.MaxS))
 	}
 	fid.tables = append(fid.tables, controlFidelity(c)...)
-	out = append(out, fid)
+	return fid
+}
 
+// metricsSection sets the clusters' metrics side by side.
+func metricsSection(c *compare.Comparison) section {
 	cm := section{charts: true, title: "Cluster metrics (baseline: capture window; candidate: replay window)"}
 	if len(c.Metrics) == 0 {
 		cm.lines = append(cm.lines, "No metric source was given: pass --baseline-metrics and --candidate-metrics to compare CPU, IOPS and replica lag.")
@@ -156,66 +161,49 @@ func layout(c *compare.Comparison, o Options) []section {
 		cm.tables = append(cm.tables, t)
 		cm.lines = append(cm.lines, fmt.Sprintf("Both sides on the time since their start; the first %s (warm-up) is left out of the figures.", secs(warm)))
 	}
-	out = append(out, cm)
-	out = append(out, loadSections(c)...)
+	return cm
+}
 
+// latencySection is the statements' latency on both sides, with the top
+// and the most regressed queries.
+func latencySection(c *compare.Comparison) section {
 	lat := section{title: "Query latency"}
 	if b := c.Latency.Basis; b != "" {
 		lat.lines = append(lat.lines, strings.ToUpper(b[:1])+b[1:]+".")
 	}
 	lat.tables = append(lat.tables, table{header: []string{"", "statements", "p50", "p95", "p99"}, right: []int{1, 2, 3, 4}, rows: [][]string{
 		pctsRow("baseline", c.Latency.Baseline), pctsRow("candidate", c.Latency.Candidate)}})
-	qt := func(caption string, qs []compare.Query) table {
-		t := table{caption: caption, header: []string{"fingerprint", "query", "calls", "total", "base p50", "base p99", "cand p50", "cand p99", "p99 ratio"}, right: []int{2, 3, 4, 5, 6, 7, 8}}
-		for _, q := range qs {
-			b, cd := q.Baseline, q.Candidate
-			t.rows = append(t.rows, []string{q.Fingerprint, short(q.Text, 70), num(q.Calls), ms(q.TotalMS),
-				pctMS(b, func(p *compare.Pcts) float64 { return p.P50 }), pctMS(b, func(p *compare.Pcts) float64 { return p.P99 }),
-				pctMS(cd, func(p *compare.Pcts) float64 { return p.P50 }), pctMS(cd, func(p *compare.Pcts) float64 { return p.P99 }),
-				ratioOf(q.RatioP99)})
-		}
-		return t
-	}
-	lat.tables = append(lat.tables, qt("Top queries by total time on the candidate", c.Latency.Top))
+	lat.tables = append(lat.tables, queryTable("Top queries by total time on the candidate", c.Latency.Top))
 	if len(c.Latency.Regressed) > 0 {
-		lat.tables = append(lat.tables, qt("Worst regressions (p99, queries with at least 10 calls)", c.Latency.Regressed))
+		lat.tables = append(lat.tables, queryTable("Worst regressions (p99, queries with at least 10 calls)", c.Latency.Regressed))
 	} else {
 		lat.notes = append(lat.notes, "No query with at least 10 calls is slower at p99 on the candidate.")
 	}
 	ct, cn := controlLatency(c)
 	lat.tables, lat.notes = append(lat.tables, ct...), append(lat.notes, cn...)
-	out = append(out, lat)
+	return lat
+}
 
-	errs := section{title: "Errors"}
-	et := func(caption string, es []compare.ErrorCount) table {
-		t := table{caption: caption, header: []string{"SQLSTATE", "count", "fingerprint", "query"}, right: []int{1}}
-		examples := false
-		for _, e := range es {
-			examples = examples || e.Example != nil
-		}
-		if examples {
-			// Only there when asked for with --show-params.
-			t.header = append(t.header, "first failure in production (with its values)")
-		}
-		for _, e := range es {
-			row := []string{e.SQLState, num(e.Count), e.Fingerprint, short(e.Query, 90)}
-			if examples {
-				ex := ""
-				if e.Example != nil {
-					ex = short(e.Example.Text, 90)
-					if len(e.Example.Params) > 0 {
-						ex += " -- params: " + short(strings.Join(e.Example.Params, ", "), 60)
-					}
-				}
-				row = append(row, ex)
-			}
-			t.rows = append(t.rows, row)
-		}
-		return t
+// queryTable lists queries with their latency on both sides.
+func queryTable(caption string, qs []compare.Query) table {
+	t := table{caption: caption, header: []string{"fingerprint", "query", "calls", "total", "base p50", "base p99", "cand p50", "cand p99", "p99 ratio"}, right: []int{2, 3, 4, 5, 6, 7, 8}}
+	for _, q := range qs {
+		b, cd := q.Baseline, q.Candidate
+		t.rows = append(t.rows, []string{q.Fingerprint, short(q.Text, 70), num(q.Calls), ms(q.TotalMS),
+			pctMS(b, func(p *compare.Pcts) float64 { return p.P50 }), pctMS(b, func(p *compare.Pcts) float64 { return p.P99 }),
+			pctMS(cd, func(p *compare.Pcts) float64 { return p.P50 }), pctMS(cd, func(p *compare.Pcts) float64 { return p.P99 }),
+			ratioOf(q.RatioP99)})
 	}
+	return t
+}
+
+// errorsSection lists the errors new on the candidate, those missing
+// from it, and those on both.
+func errorsSection(c *compare.Comparison) section {
+	errs := section{title: "Errors"}
 	if len(c.Errors.New) > 0 {
 		errs.lines = append(errs.lines, fmt.Sprintf("%s statements failed on the candidate that worked in production: each is a launch blocker until explained.", num(c.Errors.NewN)))
-		nt := et("New on the candidate", c.Errors.New)
+		nt := errorTable("New on the candidate", c.Errors.New)
 		nt.class = "blocker"
 		errs.tables = append(errs.tables, nt)
 	} else {
@@ -223,7 +211,7 @@ func layout(c *compare.Comparison, o Options) []section {
 	}
 	if len(c.Errors.Missing) > 0 {
 		errs.lines = append(errs.lines, fmt.Sprintf("%s statements that failed in production did not fail on the candidate: the replay diverged from production there (or the candidate behaves differently).", num(c.Errors.MissingN)))
-		mt := et("Failed in production, not on the candidate", c.Errors.Missing)
+		mt := errorTable("Failed in production, not on the candidate", c.Errors.Missing)
 		mt.header = append(mt.header, "why")
 		for i, e := range c.Errors.Missing {
 			mt.rows[i] = append(mt.rows[i], e.Reason)
@@ -231,17 +219,44 @@ func layout(c *compare.Comparison, o Options) []section {
 		errs.tables = append(errs.tables, mt)
 	}
 	if len(c.Errors.Both) > 0 {
-		errs.tables = append(errs.tables, et("Failed in production too", c.Errors.Both))
+		errs.tables = append(errs.tables, errorTable("Failed in production too", c.Errors.Both))
 	}
 	if c.Errors.Outside > 0 {
 		errs.notes = append(errs.notes, fmt.Sprintf("%s production errors belong to no session (failed logins) and are not replayed.", num(c.Errors.Outside)))
 	}
-	out = append(out, errs)
-	out = append(out, divergenceSection(c))
-	if s, ok := collationSection(c); ok {
-		out = append(out, s)
-	}
+	return errs
+}
 
+// errorTable lists errors by SQLSTATE and statement.
+func errorTable(caption string, es []compare.ErrorCount) table {
+	t := table{caption: caption, header: []string{"SQLSTATE", "count", "fingerprint", "query"}, right: []int{1}}
+	examples := false
+	for _, e := range es {
+		examples = examples || e.Example != nil
+	}
+	if examples {
+		// Only there when asked for with --show-params.
+		t.header = append(t.header, "first failure in production (with its values)")
+	}
+	for _, e := range es {
+		row := []string{e.SQLState, num(e.Count), e.Fingerprint, short(e.Query, 90)}
+		if examples {
+			ex := ""
+			if e.Example != nil {
+				ex = short(e.Example.Text, 90)
+				if len(e.Example.Params) > 0 {
+					ex += " -- params: " + short(strings.Join(e.Example.Params, ", "), 60)
+				}
+			}
+			row = append(row, ex)
+		}
+		t.rows = append(t.rows, row)
+	}
+	return t
+}
+
+// gatesSection lists the gates with their status.
+func gatesSection(c *compare.Comparison, ascii bool) section {
 	gs := section{title: "Gates"}
 	if c.DefaultGates {
 		gs.title += " (defaults: none were given)"
@@ -251,16 +266,29 @@ func layout(c *compare.Comparison, o Options) []section {
 	}
 	gt := table{header: []string{"status", "gate", "observed", "threshold", "note"}, right: []int{2, 3}}
 	for _, g := range c.Gates {
-		gt.rows = append(gt.rows, []string{mark(g.Status), g.Expr, opt(g.Observed), opt(g.Threshold), g.Note})
+		gt.rows = append(gt.rows, []string{gateMark(g.Status, ascii), g.Expr, opt(g.Observed), opt(g.Threshold), g.Note})
 		gt.rowClass = append(gt.rowClass, string(g.Status))
 	}
 	gs.tables = append(gs.tables, gt)
-	out = append(out, gs)
+	return gs
+}
 
-	if len(c.Warnings) > 0 {
-		out = append(out, section{title: "Warnings", notes: c.Warnings, label: "warning"})
+// gateMark is how a gate's status is shown: a word in ASCII, else a
+// symbol and a word.
+func gateMark(s compare.GateStatus, ascii bool) string {
+	switch {
+	case ascii && s == compare.Pass:
+		return "PASS"
+	case ascii && s == compare.Fail:
+		return "FAIL"
+	case ascii:
+		return "????"
+	case s == compare.Pass:
+		return "✓ pass"
+	case s == compare.Fail:
+		return "✗ FAIL"
 	}
-	return out
+	return "? inconclusive"
 }
 
 // Text renders the comparison for a terminal: the verdict on top, then

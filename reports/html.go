@@ -105,19 +105,60 @@ const (
 // trusted.
 func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 	var b strings.Builder
-	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+	f := svgNum
 	esc := template.HTMLEscapeString
 
-	// Each side as runs of finite points: a value that is not a number
-	// breaks the line instead of sending it off the chart.
-	type pt struct{ s, v float64 }
-	sides := [3][][]pt{}
-	xmax, ymin, ymax := math.Max(m.WarmupS, 0), 0.0, 0.0
+	sides, xmax, ymin, ymax := chartRuns(m)
+	lines := chartThresholds(m, gates)
+	for _, l := range lines {
+		ymin, ymax = math.Min(ymin, l.y), math.Max(ymax, l.y)
+	}
+	if xmax <= 0 {
+		xmax = 1
+	}
+	// About five round ticks, the axis ending on one a little above the
+	// highest line, so that a flat series is not lost in the frame.
+	step := niceCeil((ymax - ymin) / 5)
+	ymax = math.Max(math.Ceil((ymax+(ymax-ymin)*0.03)/step)*step, math.Floor(ymin/step)*step+step)
+	ymin = math.Floor(ymin/step) * step
+	p := plot{xmax: xmax, ymin: ymin, ymax: ymax, step: step}
+
+	fmt.Fprintf(&b, `<figure class="chart"><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %s %s" role="img" aria-label="%s">`, f(chartW), f(chartH), esc(m.Name+" ("+m.Unit+"), baseline and candidate over time"))
+	fmt.Fprintf(&b, `<text x="%s" y="16" class="title">%s (%s)</text>`, f(padL), esc(m.Name), esc(m.Unit))
+	// Labels go over the lines, on a white halo, so that a line running
+	// through one does not hide it.
+	var labels strings.Builder
+	p.frame(&b, &labels, m.WarmupS)
+	p.thresholds(&b, &labels, lines)
+	p.series(&b, &labels, sides, m.ControlSeries != nil)
+	b.WriteString(labels.String())
+	chartLegend(&b, m.ControlSeries != nil)
+	b.WriteString(`</svg></figure>`)
+	return template.HTML(b.String())
+}
+
+// svgNum writes a coordinate for SVG.
+func svgNum(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+
+// chartPoint is a point of a series: seconds since the start, and value.
+type chartPoint struct{ s, v float64 }
+
+// chartLine is a gate's threshold drawn across the chart.
+type chartLine struct {
+	y    float64
+	expr string
+}
+
+// chartRuns returns each side (baseline, candidate, control) as runs of
+// finite points: a value that is not a number breaks the line instead of
+// sending it off the chart. It returns the bounds of the points too.
+func chartRuns(m compare.Metric) (sides [3][][]chartPoint, xmax, ymin, ymax float64) {
+	xmax = math.Max(m.WarmupS, 0)
 	for i, s := range []*metrics.Aligned{m.BaselineSeries, m.CandidateSeries, m.ControlSeries} {
 		if s == nil {
 			continue
 		}
-		var run []pt
+		var run []chartPoint
 		for j := 0; j < min(len(s.Offsets), len(s.Values)); j++ {
 			v, off := s.Values[j], s.Offsets[j].Seconds()
 			if math.IsNaN(v) || math.IsInf(v, 0) || off < 0 {
@@ -129,7 +170,7 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 			}
 			// A bucket's mean stands for the whole bucket: drawn at its
 			// middle, and the axis runs to the last bucket's end.
-			run = append(run, pt{off + s.Period.Seconds()/2, v})
+			run = append(run, chartPoint{off + s.Period.Seconds()/2, v})
 			xmax = math.Max(xmax, off+s.Period.Seconds())
 			ymin, ymax = math.Min(ymin, v), math.Max(ymax, v)
 		}
@@ -137,64 +178,73 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 			sides[i] = append(sides[i], run)
 		}
 	}
-	type line struct {
-		y    float64
-		expr string
-	}
-	var lines []line
+	return sides, xmax, ymin, ymax
+}
+
+// chartThresholds returns the finite thresholds of the metric's gates.
+func chartThresholds(m compare.Metric, gates []compare.GateResult) []chartLine {
+	var lines []chartLine
 	for _, g := range gates {
 		if strings.HasPrefix(g.Name, m.Name+".") && g.Threshold != nil && !math.IsNaN(*g.Threshold) && !math.IsInf(*g.Threshold, 0) {
-			lines = append(lines, line{*g.Threshold, g.Expr})
-			ymin, ymax = math.Min(ymin, *g.Threshold), math.Max(ymax, *g.Threshold)
+			lines = append(lines, chartLine{*g.Threshold, g.Expr})
 		}
 	}
-	if xmax <= 0 {
-		xmax = 1
-	}
-	// About five round ticks, the axis ending on one a little above the
-	// highest line, so that a flat series is not lost in the frame.
-	step := niceCeil((ymax - ymin) / 5)
-	ymax = math.Max(math.Ceil((ymax+(ymax-ymin)*0.03)/step)*step, math.Floor(ymin/step)*step+step)
-	ymin = math.Floor(ymin/step) * step
-	x := func(s float64) float64 { return padL + s/xmax*(chartW-padL-padR) }
-	y := func(v float64) float64 { return chartH - padB - (v-ymin)/(ymax-ymin)*(chartH-padT-padB) }
+	return lines
+}
 
-	fmt.Fprintf(&b, `<figure class="chart"><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %s %s" role="img" aria-label="%s">`, f(chartW), f(chartH), esc(m.Name+" ("+m.Unit+"), baseline and candidate over time"))
-	fmt.Fprintf(&b, `<text x="%s" y="16" class="title">%s (%s)</text>`, f(padL), esc(m.Name), esc(m.Unit))
-	// Labels go over the lines, on a white halo, so that a line running
-	// through one does not hide it.
-	var labels strings.Builder
-	if m.WarmupS > 0 {
-		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s" class="warmup"/>`,
-			f(x(0)), f(padT), f(x(math.Min(m.WarmupS, xmax))-x(0)), f(chartH-padT-padB), warmupFillColor)
-		fmt.Fprintf(&labels, `<text x="%s" y="%s" class="warmup">warm-up (not counted)</text>`, f(x(0)+4), f(padT+12))
+// plot maps a chart's seconds and values to SVG coordinates.
+type plot struct {
+	xmax, ymin, ymax, step float64
+}
+
+func (p plot) x(s float64) float64 { return padL + s/p.xmax*(chartW-padL-padR) }
+func (p plot) y(v float64) float64 {
+	return chartH - padB - (v-p.ymin)/(p.ymax-p.ymin)*(chartH-padT-padB)
+}
+
+// frame draws the warm-up band, the grid, the ticks and the axes.
+func (p plot) frame(b, labels *strings.Builder, warmupS float64) {
+	f, x, y := svgNum, p.x, p.y
+	if warmupS > 0 {
+		fmt.Fprintf(b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s" class="warmup"/>`,
+			f(x(0)), f(padT), f(x(math.Min(warmupS, p.xmax))-x(0)), f(chartH-padT-padB), warmupFillColor)
+		fmt.Fprintf(labels, `<text x="%s" y="%s" class="warmup">warm-up (not counted)</text>`, f(x(0)+4), f(padT+12))
 	}
 	// Grid and ticks.
-	for v := ymin; v <= ymax+step/2; v += step {
-		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" class="grid"/><text x="%s" y="%s" class="ytick">%s</text>`,
-			f(padL), f(y(v)), f(chartW-padR), f(y(v)), f(padL-6), f(y(v)+4), tickLabel(v, step, math.Max(-ymin, ymax)))
+	for v := p.ymin; v <= p.ymax+p.step/2; v += p.step {
+		fmt.Fprintf(b, `<line x1="%s" y1="%s" x2="%s" y2="%s" class="grid"/><text x="%s" y="%s" class="ytick">%s</text>`,
+			f(padL), f(y(v)), f(chartW-padR), f(y(v)), f(padL-6), f(y(v)+4), tickLabel(v, p.step, math.Max(-p.ymin, p.ymax)))
 	}
-	xstep := niceStep(xmax / 6)
-	for s := 0.0; s <= xmax+1e-9; s += xstep {
-		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" class="axis"/><text x="%s" y="%s" class="xtick">%s</text>`,
+	xstep := niceStep(p.xmax / 6)
+	for s := 0.0; s <= p.xmax+1e-9; s += xstep {
+		fmt.Fprintf(b, `<line x1="%s" y1="%s" x2="%s" y2="%s" class="axis"/><text x="%s" y="%s" class="xtick">%s</text>`,
 			f(x(s)), f(chartH-padB), f(x(s)), f(chartH-padB+4), f(x(s)), f(chartH-padB+16), clock(s))
 	}
-	fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" class="axis"/>`, f(padL), f(chartH-padB), f(chartW-padR), f(chartH-padB))
-	fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" class="axis"/>`, f(padL), f(padT), f(padL), f(chartH-padB))
-	fmt.Fprintf(&b, `<text x="%s" y="%s" class="xtick">time since start (workload time)</text>`, f((padL+chartW-padR)/2), f(chartH-4))
+	fmt.Fprintf(b, `<line x1="%s" y1="%s" x2="%s" y2="%s" class="axis"/>`, f(padL), f(chartH-padB), f(chartW-padR), f(chartH-padB))
+	fmt.Fprintf(b, `<line x1="%s" y1="%s" x2="%s" y2="%s" class="axis"/>`, f(padL), f(padT), f(padL), f(chartH-padB))
+	fmt.Fprintf(b, `<text x="%s" y="%s" class="xtick">time since start (workload time)</text>`, f((padL+chartW-padR)/2), f(chartH-4))
+}
 
-	// Thresholds: a dashed line each, labelled with its gate and value;
-	// labels of close lines are moved apart so both can be read.
+// thresholds draws a dashed line for each threshold, labelled with its
+// gate and value; labels of close lines are moved apart so both can be
+// read.
+func (p plot) thresholds(b, labels *strings.Builder, lines []chartLine) {
+	f := svgNum
 	sort.SliceStable(lines, func(i, j int) bool { return lines[i].y > lines[j].y })
 	prev := math.Inf(-1)
 	for _, l := range lines {
-		ly := math.Max(y(l.y)-4, prev+13)
+		ly := math.Max(p.y(l.y)-4, prev+13)
 		prev = ly
-		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-dasharray="6 4" class="threshold"/>`,
-			f(padL), f(y(l.y)), f(chartW-padR), f(y(l.y)), thresholdColour)
-		fmt.Fprintf(&labels, `<text x="%s" y="%s" class="thlabel">%s (%s)</text>`,
-			f(chartW-padR-4), f(ly), esc(l.expr), opt(&l.y))
+		fmt.Fprintf(b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-dasharray="6 4" class="threshold"/>`,
+			f(padL), f(p.y(l.y)), f(chartW-padR), f(p.y(l.y)), thresholdColour)
+		fmt.Fprintf(labels, `<text x="%s" y="%s" class="thlabel">%s (%s)</text>`,
+			f(chartW-padR-4), f(ly), template.HTMLEscapeString(l.expr), opt(&l.y))
 	}
+}
+
+// series draws each side's runs, or says that a side has no data.
+func (p plot) series(b, labels *strings.Builder, sides [3][][]chartPoint, control bool) {
+	f, x, y := svgNum, p.x, p.y
 	for i, runs := range sides {
 		colour, name := baselineColour, "baseline"
 		switch i {
@@ -203,36 +253,37 @@ func chart(m compare.Metric, gates []compare.GateResult) template.HTML {
 		case 2:
 			colour, name = controlColour, "control"
 		}
-		if len(runs) == 0 && i == 2 && m.ControlSeries == nil {
+		if len(runs) == 0 && i == 2 && !control {
 			continue // no control at all
 		}
 		if len(runs) == 0 {
-			fmt.Fprintf(&labels, `<text x="%s" y="%s" class="missing %s">no %s data</text>`, f((padL+chartW-padR)/2), f(padT+30+float64(i)*18), name, name)
+			fmt.Fprintf(labels, `<text x="%s" y="%s" class="missing %s">no %s data</text>`, f((padL+chartW-padR)/2), f(padT+30+float64(i)*18), name, name)
 			continue
 		}
 		for _, run := range runs {
 			if len(run) == 1 {
 				// A lone point makes no line; a dot keeps it seen.
-				fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="2.5" fill="%s" class="%s"/>`, f(x(run[0].s)), f(y(run[0].v)), colour, name)
+				fmt.Fprintf(b, `<circle cx="%s" cy="%s" r="2.5" fill="%s" class="%s"/>`, f(x(run[0].s)), f(y(run[0].v)), colour, name)
 				continue
 			}
 			pts := make([]string, len(run))
-			for j, p := range run {
-				pts[j] = f(x(p.s)) + "," + f(y(p.v))
+			for j, pt := range run {
+				pts[j] = f(x(pt.s)) + "," + f(y(pt.v))
 			}
-			fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2" class="%s"/>`, strings.Join(pts, " "), colour, name)
+			fmt.Fprintf(b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2" class="%s"/>`, strings.Join(pts, " "), colour, name)
 		}
 	}
-	b.WriteString(labels.String())
-	// Legend.
+}
+
+// chartLegend names the sides' colours.
+func chartLegend(b *strings.Builder, control bool) {
+	f := svgNum
 	lx := chartW - padR - 250
-	fmt.Fprintf(&b, `<rect x="%s" y="6" width="12" height="4" fill="%s"/><text x="%s" y="12" class="legend">baseline (capture)</text>`, f(lx), baselineColour, f(lx+16))
-	fmt.Fprintf(&b, `<rect x="%s" y="6" width="12" height="4" fill="%s"/><text x="%s" y="12" class="legend">candidate (replay)</text>`, f(lx+130), candidateColour, f(lx+146))
-	if m.ControlSeries != nil {
-		fmt.Fprintf(&b, `<rect x="%s" y="20" width="12" height="4" fill="%s"/><text x="%s" y="26" class="legend">control (replay)</text>`, f(lx+130), controlColour, f(lx+146))
+	fmt.Fprintf(b, `<rect x="%s" y="6" width="12" height="4" fill="%s"/><text x="%s" y="12" class="legend">baseline (capture)</text>`, f(lx), baselineColour, f(lx+16))
+	fmt.Fprintf(b, `<rect x="%s" y="6" width="12" height="4" fill="%s"/><text x="%s" y="12" class="legend">candidate (replay)</text>`, f(lx+130), candidateColour, f(lx+146))
+	if control {
+		fmt.Fprintf(b, `<rect x="%s" y="20" width="12" height="4" fill="%s"/><text x="%s" y="26" class="legend">control (replay)</text>`, f(lx+130), controlColour, f(lx+146))
 	}
-	b.WriteString(`</svg></figure>`)
-	return template.HTML(b.String())
 }
 
 // tickLabel formats an axis value with as many decimals as the step

@@ -42,7 +42,7 @@ func JUnit(w io.Writer, c *compare.Comparison, _ Options) error {
 		case compare.Fail:
 			s.Failures++
 			tc.Failure = &failure{Type: "gate", Message: fmt.Sprintf("observed %s, threshold %s", opt(g.Observed), opt(g.Threshold)),
-				Text: fmt.Sprintf("%s: %s", g.Expr, compare.GateNames[g.Name])}
+				Text: fmt.Sprintf("%s: %s", g.Expr, compare.MeasureHelp(g.Name))}
 		case compare.Inconclusive:
 			s.Errors++
 			tc.Error = &failure{Type: "inconclusive", Message: g.Note}

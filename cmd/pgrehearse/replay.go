@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pgrehearse/pgrehearse/internal/dsn"
+	"github.com/pgrehearse/pgrehearse/parse"
 	"github.com/pgrehearse/pgrehearse/replay"
 )
 
@@ -46,16 +47,9 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	if err := rf.check(workload, ctl.files); err != nil {
 		return err
 	}
-	var passwords map[string]string
-	var err error
-	if rf.passwordFile != "" {
-		if passwords, err = readPasswordFile(rf.passwordFile); err != nil {
-			return err
-		}
-	}
-	cfg, err := pgconn.ParseConfig(rf.target)
+	cfg, passwords, err := rf.targetConfig()
 	if err != nil {
-		return usagef("replay: --target: %v", err)
+		return err
 	}
 	r, closeIn, err := openWorkload(ctx, env, workload, &rf.lf)
 	if err != nil {
@@ -66,42 +60,27 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		r.SetSessionFilter(replay.ShardFilter(rf.shardI, rf.shardN))
 	}
 
-	safe := dsn.Describe(cfg)
-	fmt.Fprintf(env.stderr, "replaying %s against %s at speed %g\n", workload, safe, rf.speed)
-	ti, err := checkTarget(ctx, cfg, rf.readOnly, r.Header().SystemIdentifier, rf.allowSame)
+	pf, err := rf.preflight(ctx, env, &ctl, cfg, r.Header(), workload, fs.Changed("sync"))
 	if err != nil {
 		return err
 	}
-	var peak, named int64
-	if tr := peekTrailer(ctx, workload); tr != nil {
-		peak, named = tr.PeakSessions, tr.StatementsByProtocol["prepared"]
-	}
-	if err := ti.pooler.check(env, rf.unnamed, named); err != nil {
-		return err
-	}
-	rf.syncThroughPooler(env, ti.pooler, fs.Changed("sync"))
-	ti.connections(env, peak)
-	ctlRTT, err := ctl.preflight(ctx, env, cfg, rf.readOnly, r.Header().SystemIdentifier, rf.allowSame)
-	if err != nil {
-		return err
-	}
-	clock := measureClock(ctx, env, cfg)
+	ti, peak, ctlRTT := pf.target, pf.peak, pf.controlRTT
 	if err := rf.waitForStart(ctx, env); err != nil {
 		return err
 	}
 	f, closeOut := createStream(rf.out, env.stdout)
-	hdr := rf.header(safe, workload, r.Header(), ti)
-	hdr.Clock = clock
+	hdr := rf.header(pf.safe, workload, r.Header(), ti)
+	hdr.Clock = pf.clock
 	hdr.ControlMode, hdr.Checksums, hdr.Collation = ctl.mode(), ctl.checksums, ctl.collation
 	rw, err := replay.NewResultsWriter(f, hdr)
 	if err != nil {
 		return err
 	}
-	ex := &replay.PGExecutor{Config: cfg, UserMap: rf.userMap, DatabaseMap: rf.dbMap, ReadOnly: rf.readOnly, Passwords: passwords, Unnamed: rf.unnamed, Checksums: ctl.checksums}
+	ex := rf.executor(cfg, passwords, ctl.checksums)
 	var exec replay.Executor = ex
 	sink := rw.Add
 	var ctlRun *controlReplay
-	ctlEx := &replay.PGExecutor{Config: ctl.cfg, UserMap: rf.userMap, DatabaseMap: rf.dbMap, ReadOnly: rf.readOnly, Passwords: passwords, Unnamed: rf.unnamed, Checksums: ctl.checksums}
+	ctlEx := rf.executor(ctl.cfg, passwords, ctl.checksums)
 	if ctl.cfg != nil && !ctl.after {
 		if ctlRun, exec, sink, err = ctl.start(ctx, env, ctl.header(hdr, ctlRTT), ex, ctlEx, sink); err != nil {
 			return err
@@ -111,40 +90,18 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	live := &replay.Live{}
 	mon := &replay.Monitor{Results: rw, Live: live, Speed: rf.speed, Started: time.Now()}
 	if rf.metricsAddr != "" {
-		addr := rf.metricsAddr
-		if strings.HasPrefix(addr, ":") {
-			addr = "127.0.0.1" + addr
-		}
-		ln, err := net.Listen("tcp", addr)
+		stopMetrics, err := serveMetrics(env, rf.metricsAddr, mon)
 		if err != nil {
-			return usagef("replay: --metrics-addr %s: %v", addr, err)
+			return err
 		}
-		srv := &http.Server{Handler: mon, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-		fmt.Fprintf(env.stderr, "metrics at http://%s/metrics\n", ln.Addr())
+		defer stopMetrics()
 	}
-	stopSampling := func() {}
-	if rf.sampleCfg != nil {
-		if stopSampling, err = sampleInBackground(ctx, env, rf.sampleCfg, rf.samplesOut); err != nil {
-			return fmt.Errorf("replay: %w", err)
-		}
-		fmt.Fprintf(env.stderr, "sampling the candidate into %s\n", rf.samplesOut)
+	stopSampling, err := rf.sampleCandidate(ctx, env)
+	if err != nil {
+		return err
 	}
 	stopProgress, warn := replayProgress(env, mon, rf.quiet)
-	budget := int64(rf.memBudget) << 20
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// The garbage collector lets the heap grow to twice what is live;
-		// told the budget, it collects sooner rather than pass it.
-		debug.SetMemoryLimit(budget)
-	}
-	// Waiting statements get a quarter, so that the heap, twice what is
-	// live, stays well under the limit without the collector running all
-	// the time.
-	opts := replay.Options{Speed: rf.speed, IncludeSystem: rf.includeSystem, Live: live, Begin: rf.window.Begin, End: rf.window.End, Jump: rf.jump,
-		MemoryBudget: budget / 4, ReadAhead: rf.readAhead, SpillDir: rf.spillDir, Warn: warn,
-		Unreachable: rf.unreachable, MaxConnections: ti.maxConnections, PeakSessions: peak,
-		Sync: replay.SyncOptions{Mode: rf.sync}}
+	opts := rf.options(live, warn, ti, peak)
 	rctx, stopWatch := watchResults(ctx, rw, rf.out, warn)
 	stopCtlWatch := func() error { return nil }
 	if ctlRun != nil {
@@ -174,6 +131,108 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		return ctl.replayAfter(ctx, env, a)
 	}
 	return ferr
+}
+
+// targetConfig reads --target and the --password-file.
+func (rf *replayFlags) targetConfig() (*pgconn.Config, map[string]string, error) {
+	var passwords map[string]string
+	var err error
+	if rf.passwordFile != "" {
+		if passwords, err = readPasswordFile(rf.passwordFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	cfg, err := pgconn.ParseConfig(rf.target)
+	if err != nil {
+		return nil, nil, usagef("replay: --target: %v", err)
+	}
+	return cfg, passwords, nil
+}
+
+// replayPreflight is what the checks before a replay found.
+type replayPreflight struct {
+	safe       string // the target without its password
+	target     *targetInfo
+	peak       int64 // the capture's peak of concurrent sessions
+	controlRTT time.Duration
+	clock      *replay.Clock
+}
+
+// preflight checks the target and the control before the replay starts:
+// reachable, not the baseline, enough connections, a pooler's limits.
+func (rf *replayFlags) preflight(ctx context.Context, env *environment, ctl *controlFlags, cfg *pgconn.Config, wh *parse.Header, workload string, syncChanged bool) (*replayPreflight, error) {
+	pf := &replayPreflight{safe: dsn.Describe(cfg)}
+	fmt.Fprintf(env.stderr, "replaying %s against %s at speed %g\n", workload, pf.safe, rf.speed)
+	ti, err := checkTarget(ctx, cfg, rf.readOnly, wh.SystemIdentifier, rf.allowSame)
+	if err != nil {
+		return nil, err
+	}
+	pf.target = ti
+	var named int64
+	if tr := peekTrailer(ctx, workload); tr != nil {
+		pf.peak, named = tr.PeakSessions, tr.StatementsByProtocol["prepared"]
+	}
+	if err := ti.pooler.check(env, rf.unnamed, named); err != nil {
+		return nil, err
+	}
+	rf.syncThroughPooler(env, ti.pooler, syncChanged)
+	ti.connections(env, pf.peak)
+	if pf.controlRTT, err = ctl.preflight(ctx, env, cfg, rf.readOnly, wh.SystemIdentifier, rf.allowSame); err != nil {
+		return nil, err
+	}
+	pf.clock = measureClock(ctx, env, cfg)
+	return pf, nil
+}
+
+// executor makes the executor of a cluster with the replay's options.
+func (rf *replayFlags) executor(cfg *pgconn.Config, passwords map[string]string, checksums bool) *replay.PGExecutor {
+	return &replay.PGExecutor{Config: cfg, UserMap: rf.userMap, DatabaseMap: rf.dbMap, ReadOnly: rf.readOnly, Passwords: passwords, Unnamed: rf.unnamed, Checksums: checksums}
+}
+
+// serveMetrics serves the replay's live figures at addr until stop.
+func serveMetrics(env *environment, addr string, mon *replay.Monitor) (stop func() error, err error) {
+	if strings.HasPrefix(addr, ":") {
+		addr = "127.0.0.1" + addr
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, usagef("replay: --metrics-addr %s: %v", addr, err)
+	}
+	srv := &http.Server{Handler: mon, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	fmt.Fprintf(env.stderr, "metrics at http://%s/metrics\n", ln.Addr())
+	return srv.Close, nil
+}
+
+// sampleCandidate samples the candidate's metrics during the replay when
+// --candidate-metrics asks for it.
+func (rf *replayFlags) sampleCandidate(ctx context.Context, env *environment) (stop func(), err error) {
+	if rf.sampleCfg == nil {
+		return func() {}, nil
+	}
+	if stop, err = sampleInBackground(ctx, env, rf.sampleCfg, rf.samplesOut); err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	fmt.Fprintf(env.stderr, "sampling the candidate into %s\n", rf.samplesOut)
+	return stop, nil
+}
+
+// options makes the replay's options, and sets the process's memory
+// limit from --memory-budget.
+func (rf *replayFlags) options(live *replay.Live, warn func(string), ti *targetInfo, peak int64) replay.Options {
+	budget := int64(rf.memBudget) << 20
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The garbage collector lets the heap grow to twice what is live;
+		// told the budget, it collects sooner rather than pass it.
+		debug.SetMemoryLimit(budget)
+	}
+	// Waiting statements get a quarter, so that the heap, twice what is
+	// live, stays well under the limit without the collector running all
+	// the time.
+	return replay.Options{Speed: rf.speed, IncludeSystem: rf.includeSystem, Live: live, Begin: rf.window.Begin, End: rf.window.End, Jump: rf.jump,
+		MemoryBudget: budget / 4, ReadAhead: rf.readAhead, SpillDir: rf.spillDir, Warn: warn,
+		Unreachable: rf.unreachable, MaxConnections: ti.maxConnections, PeakSessions: peak,
+		Sync: replay.SyncOptions{Mode: rf.sync}}
 }
 
 // finish prints the summary and says how the replay ended.

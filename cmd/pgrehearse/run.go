@@ -47,6 +47,31 @@ func (l *logFlags) args() []string {
 	return a
 }
 
+// checkRunFlags catches everything that can be wrong with run's command
+// line now, not after an hour of replay.
+func checkRunFlags(cf *compareFlags, lf *logFlags) error {
+	if _, err := cf.parseGates(); err != nil {
+		return err
+	}
+	for _, r := range cf.report {
+		if _, err := reportFormat(r); err != nil {
+			return err
+		}
+	}
+	if _, err := lf.options(); err != nil {
+		return err
+	}
+	for _, spec := range []string{cf.baseline, cf.candidate, cf.control} {
+		if spec == "" {
+			continue
+		}
+		if _, err := metrics.ParseSpec(spec); err != nil {
+			return usagef("run: %v", err)
+		}
+	}
+	return nil
+}
+
 // runRun is parse, replay, compare and report in one command. Every
 // stage writes its file into one directory, so any stage can be run
 // again on its own (the commands are printed at the end).
@@ -70,26 +95,8 @@ func runRun(ctx context.Context, env *environment, args []string) error {
 		fs.Usage()
 		return usagef("run: give the log files and --target")
 	}
-	// Everything that can be wrong with the command line is caught now,
-	// not after an hour of replay.
-	if _, err := cf.parseGates(); err != nil {
+	if err := checkRunFlags(&cf, &lf); err != nil {
 		return err
-	}
-	for _, r := range cf.report {
-		if _, err := reportFormat(r); err != nil {
-			return err
-		}
-	}
-	if _, err := lf.options(); err != nil {
-		return err
-	}
-	for _, spec := range []string{cf.baseline, cf.candidate, cf.control} {
-		if spec == "" {
-			continue
-		}
-		if _, err := metrics.ParseSpec(spec); err != nil {
-			return usagef("run: %v", err)
-		}
 	}
 	cfg, err := pgconn.ParseConfig(*target)
 	if err != nil {

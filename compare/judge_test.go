@@ -48,3 +48,36 @@ func TestJudgeControl(t *testing.T) {
 		t.Errorf("latency against a control without latency: %+v", g)
 	}
 }
+
+// TestNewErrorsOfOrder: new errors of the kind a replay out of
+// production's order invents point to --sync objects, unless the replay
+// already kept that order.
+func TestNewErrorsOfOrder(t *testing.T) {
+	g, err := ParseGate("errors.new == 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		sqlstate string
+		sync     *SyncFidelity
+		hint     bool
+	}{
+		{"deadlock, no sync", "40P01", nil, true},
+		{"duplicate key, sync off", "23505", &SyncFidelity{Mode: "off"}, true},
+		{"deadlock with sync objects", "40P01", &SyncFidelity{Mode: "objects"}, false},
+		{"undefined table", "42P01", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Comparison
+			c.Errors.New = []ErrorCount{{SQLState: tc.sqlstate, Count: 1}}
+			c.Errors.NewN = 1
+			c.Fidelity.Sync = tc.sync
+			c.Judge([]Gate{g})
+			next := strings.Join(c.Verdict.Next, " ")
+			if c.Verdict.Result != NOGO || strings.Contains(next, "--sync objects") != tc.hint {
+				t.Errorf("verdict %s, next %q: want the --sync hint %v", c.Verdict.Result, next, tc.hint)
+			}
+		})
+	}
+}

@@ -69,9 +69,9 @@ var replayMeasures = []gateMeasure{
 			return float64(n)
 		}), next: nextReplay},
 	{name: "errors.new", help: "statements that failed on the candidate but not in production",
-		read: errorsValue(func(e *Errors) int64 { return e.NewN }), next: say(nextNewErrors)},
+		read: errorsValue(func(e *Errors) int64 { return e.NewN }), next: nextNew},
 	{name: "errors.total", help: "statements that failed on the candidate",
-		read: errorsValue(func(e *Errors) int64 { return e.Total }), next: say(nextNewErrors)},
+		read: errorsValue(func(e *Errors) int64 { return e.Total }), next: nextNew},
 	{name: "errors.missing", help: "statements that failed in production but not on the candidate",
 		read: errorsValue(func(e *Errors) int64 { return e.MissingN }),
 		next: say("look at the errors production had that the candidate did not: the replay diverged there, or the candidate behaves otherwise")},
@@ -216,6 +216,26 @@ func latencyMeasure(name, help string) gateMeasure {
 func ptr(v float64) *float64 { return &v }
 
 const nextNewErrors = "look at the new errors: each is a statement that worked in production and fails on the candidate"
+
+// orderErrors are the SQLSTATEs a replay out of production's commit
+// order invents: deadlocks, serialization failures, lock timeouts,
+// duplicate keys and the aborted transactions after them.
+var orderErrors = map[string]bool{"40P01": true, "40001": true, "55P03": true, "23505": true, "25P02": true}
+
+// nextNew adds, when the new errors are of the kind a replay out of
+// production's order makes and the replay did not keep that order, how
+// to tell: replay again with --sync objects.
+func nextNew(c *Comparison, _ GateResult) string {
+	if y := c.Fidelity.Sync; y != nil && y.Mode != string(replay.SyncOff) {
+		return nextNewErrors
+	}
+	for _, e := range c.Errors.New {
+		if orderErrors[e.SQLState] {
+			return nextNewErrors + "; deadlocks, serialization failures and duplicate keys production did not have can come from sessions taking their locks in another order than production's: replay again with --sync objects, which keeps production's commit order between sessions that touch the same rows, and see whether they remain"
+		}
+	}
+	return nextNewErrors
+}
 
 func say(s string) func(*Comparison, GateResult) string {
 	return func(*Comparison, GateResult) string { return s }

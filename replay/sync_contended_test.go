@@ -176,7 +176,7 @@ func checkSyncFigures(t *testing.T, name string, mode SyncMode, speed float64, p
 	if silent > 0 {
 		t.Errorf("%s --sync %s: %d of %d runs had errors production did not have, and reported no statement out of order", name, mode, silent, len(figs))
 	}
-	if mode != DefaultSync {
+	if mode != SyncObjects {
 		return
 	}
 	// A replay that fell behind says so, and compare calls nothing on it:

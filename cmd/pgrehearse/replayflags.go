@@ -57,7 +57,7 @@ func (rf *replayFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&rf.readAhead, "read-ahead", 0, "how far ahead of the schedule (workload time) to read (default: the workload's reorder window + 1s)")
 	fs.StringVar(&rf.spillDir, "spill-dir", "", "directory for stalled sessions' backlogs (default: the system's temp directory)")
 	fs.BoolVar(&rf.unnamed, "unnamed", false, "send named prepared statements as unnamed Parse/Bind/Execute: needed through a transaction pooler (PgBouncer pool_mode = transaction), where a named statement does not outlive its transaction; counted and reported as a protocol change")
-	fs.StringVar(&rf.syncMode, "sync", string(replay.DefaultSync), "order contended sessions by production's commits: objects (wait for the transactions that touched the same relations), commit (for every transaction), off")
+	fs.StringVar(&rf.syncMode, "sync", string(replay.DefaultSync), "order contended sessions by production's commits: off (each session keeps only its own order), objects (wait for the transactions that touched the same rows or tables), commit (for every transaction)")
 	fs.DurationVar(&rf.unreachable, "unreachable-after", 30*time.Second, "stop the replay (exit 1) when no session could connect to the target for this long")
 }
 

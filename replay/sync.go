@@ -121,6 +121,9 @@ type syncer struct {
 	// watch knows the sessions' backends and asks the target who blocks
 	// them, for finding cycles.
 	watch *watcher
+	// snap shares the target's answers among the waiters looking for
+	// cycles.
+	snap lockSnapshot
 
 	mu       sync.Mutex
 	sessions map[uint64]*syncState

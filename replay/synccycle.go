@@ -51,7 +51,9 @@ func (y *syncer) waitRef(ctx context.Context, self uint64, ref parse.Ref, deadli
 			done = true
 		} else {
 			done, retry = st.satisfies(ref, y.opt.Settle)
-			ch = st.changed
+			if !done {
+				ch = st.watch()
+			}
 		}
 		now := time.Now()
 		if !done && out == waitMet {

@@ -9,6 +9,9 @@
 #   light:     pgbench -M prepared -R LIGHT_RATE -c 8 -T LIGHT_S (throttled)
 #   saturated: pgbench -M prepared -c 4 -T SAT_S (unthrottled)
 #
+# REPLAY_FLAGS adds flags to every replay (REPLAY_FLAGS='--sync off'
+# measures the replay without the commit-order gate).
+#
 # BASE=<commit> also builds the replayer from that commit and replays the
 # same captures with it, alternating with the current tree's, so before
 # and after come from one run. Medians over RUNS runs.
@@ -23,6 +26,7 @@ LIGHT_RATE=${LIGHT_RATE:-150}
 LIGHT_S=${LIGHT_S:-20}
 SAT_S=${SAT_S:-5}
 BASE=${BASE:-}
+read -r -a rflags <<<"${REPLAY_FLAGS:-}"
 mkdir -p "$WORKDIR"
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
 BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
@@ -86,7 +90,7 @@ for run in $(seq "$RUNS"); do
       clone tgt
       start tgt
       rload=$(cut -d' ' -f1 /proc/loadavg)
-      /usr/bin/time -v "$WORKDIR/pgrehearse-$tool" replay -q --json --target "$(dsn)" \
+      /usr/bin/time -v "$WORKDIR/pgrehearse-$tool" replay -q --json --target "$(dsn)" "${rflags[@]}" \
         -o "$WORKDIR/results-$tool.jsonl" "$WORKDIR/$load.pgrw" >"$WORKDIR/sum.json" 2>"$WORKDIR/replay.time"
       stop tgt
       /usr/bin/python3 - "$run" "$load" "$tool" "$tx" "$pcpu" "$(cpu "$WORKDIR/replay.time")" "$WORKDIR/sum.json" "$load_avg" "$rload" >>"$rows" <<'PY'

@@ -121,6 +121,9 @@ type syncer struct {
 	// watch knows the sessions' backends and asks the target who blocks
 	// them, for finding cycles.
 	watch *watcher
+	// snap shares the target's answers among the waiters looking for
+	// cycles.
+	snap lockSnapshot
 
 	mu       sync.Mutex
 	sessions map[uint64]*syncState
@@ -136,7 +139,9 @@ type syncState struct {
 	sent, done, failed int
 	sentAt             time.Time
 	gone               bool
-	// changed is closed, and replaced, whenever any of it moves.
+	// changed is closed whenever any of it moves; it is made when a
+	// waiter needs it (nil while nobody waits), so that a session
+	// nobody waits for makes no channel per statement.
 	changed chan struct{}
 }
 
@@ -185,7 +190,7 @@ func (y *syncer) open(id uint64) {
 	y.mu.Lock()
 	defer y.mu.Unlock()
 	if y.sessions[id] == nil {
-		y.sessions[id] = &syncState{sent: -1, done: -1, failed: -1, changed: make(chan struct{})}
+		y.sessions[id] = &syncState{sent: -1, done: -1, failed: -1}
 	}
 }
 
@@ -200,8 +205,18 @@ func (y *syncer) close(id uint64) {
 }
 
 func (st *syncState) moved() {
-	close(st.changed)
-	st.changed = make(chan struct{})
+	if st.changed != nil {
+		close(st.changed)
+		st.changed = nil
+	}
+}
+
+// watch returns the channel closed at the state's next move (under y.mu).
+func (st *syncState) watch() chan struct{} {
+	if st.changed == nil {
+		st.changed = make(chan struct{})
+	}
+	return st.changed
 }
 
 // refs returns what the unit waits for under the mode.

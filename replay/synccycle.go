@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/pgrehearse/pgrehearse/parse"
@@ -31,6 +32,7 @@ const (
 func (y *syncer) waitRef(ctx context.Context, self uint64, ref parse.Ref, deadline time.Time) waitOutcome {
 	out := waitMet
 	var checkAt time.Time
+	var t *time.Timer
 	defer func() {
 		if out != waitMet {
 			y.mu.Lock()
@@ -49,7 +51,9 @@ func (y *syncer) waitRef(ctx context.Context, self uint64, ref parse.Ref, deadli
 			done = true
 		} else {
 			done, retry = st.satisfies(ref, y.opt.Settle)
-			ch = st.changed
+			if !done {
+				ch = st.watch()
+			}
 		}
 		now := time.Now()
 		if !done && out == waitMet {
@@ -78,7 +82,13 @@ func (y *syncer) waitRef(ctx context.Context, self uint64, ref parse.Ref, deadli
 		if y.watch.insp != nil && checkAt.Before(until) {
 			until = checkAt
 		}
-		t := time.NewTimer(max(time.Until(until), 0))
+		// One timer for the whole wait: a statement that waits long
+		// wakes every CycleEvery.
+		if t == nil {
+			t = time.NewTimer(max(time.Until(until), 0))
+		} else {
+			t.Reset(max(time.Until(until), 0))
+		}
 		select {
 		case <-ch:
 		case <-t.C:
@@ -132,28 +142,15 @@ func (y *syncer) inCycle(ctx context.Context, self, on uint64) bool {
 // running sessions wait for.
 func (y *syncer) blockers(ctx context.Context, running map[uint64]bool) []uint64 {
 	w := y.watch
-	w.mu.Lock()
-	pids := make([]uint32, 0, len(running))
-	for pid, ss := range w.byPID {
-		if running[ss.s.ID] {
-			pids = append(pids, pid)
-		}
-	}
-	w.mu.Unlock()
-	if len(pids) == 0 {
-		return nil
-	}
-	qctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	waits, err := w.insp.Waits(qctx, pids)
-	if err != nil {
-		return nil
-	}
+	waits := y.snap.get(ctx, w, running, y.opt.CycleEvery)
 	var out []uint64
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, wt := range waits {
 		if wt.Type != "Lock" {
+			continue
+		}
+		if ss := w.byPID[wt.PID]; ss == nil || !running[ss.s.ID] {
 			continue
 		}
 		for _, b := range wt.BlockedBy {
@@ -163,6 +160,61 @@ func (y *syncer) blockers(ctx context.Context, running map[uint64]bool) []uint64
 		}
 	}
 	return out
+}
+
+// lockSnapshot is the target's last answer about who waits for whom,
+// shared by the statements that wait at the gate at the same time: each
+// of them looks for a cycle every CycleEvery, and one question for all of
+// them costs the replayer and the target one round trip instead of one
+// each. An answer is used while it is younger than CycleEvery, the
+// staleness each waiter had between its own questions anyway.
+type lockSnapshot struct {
+	mu    sync.Mutex
+	at    time.Time
+	asked map[uint32]bool
+	waits []Wait
+}
+
+// get returns what the backends of the running sessions wait for, asking
+// the target unless a fresh enough answer covers them. The question names
+// every session running a statement, so that the next waiter finds its
+// answer in it.
+func (ls *lockSnapshot) get(ctx context.Context, w *watcher, running map[uint64]bool, fresh time.Duration) []Wait {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	var pids []uint32
+	covered := true
+	w.mu.Lock()
+	for pid, ss := range w.byPID {
+		want := running[ss.s.ID]
+		if want && !ls.asked[pid] {
+			covered = false
+		}
+		if want || ss.since.Load() != 0 {
+			pids = append(pids, pid)
+		}
+	}
+	w.mu.Unlock()
+	if covered && time.Since(ls.at) < fresh {
+		return ls.waits
+	}
+	if len(pids) == 0 {
+		return nil
+	}
+	at := time.Now()
+	qctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	waits, err := w.insp.Waits(qctx, pids)
+	if err != nil {
+		ls.at, ls.waits = time.Time{}, nil
+		return nil
+	}
+	ls.at, ls.waits = at, waits
+	ls.asked = make(map[uint32]bool, len(pids))
+	for _, pid := range pids {
+		ls.asked[pid] = true
+	}
+	return waits
 }
 
 // cycled tells the user, for the first few, that a statement went on

@@ -168,15 +168,15 @@ func (rf *replayFlags) preflight(ctx context.Context, env *environment, ctl *con
 		return nil, err
 	}
 	pf.target = ti
-	var named int64
+	var named, own int64
 	if tr := peekTrailer(ctx, workload); tr != nil {
-		pf.peak, named = tr.PeakSessions, tr.StatementsByProtocol["prepared"]
+		pf.peak, named, own = tr.PeakSessions, tr.StatementsByProtocol["prepared"], ownConnections(tr)
 	}
 	if err := ti.pooler.check(env, rf.unnamed, named); err != nil {
 		return nil, err
 	}
 	rf.syncThroughPooler(env, ti.pooler, syncChanged)
-	ti.connections(env, pf.peak)
+	ti.connections(env, pf.peak, own)
 	if pf.controlRTT, err = ctl.preflight(ctx, env, cfg, rf.readOnly, wh.SystemIdentifier, rf.allowSame); err != nil {
 		return nil, err
 	}

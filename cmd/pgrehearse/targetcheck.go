@@ -147,18 +147,26 @@ func (p *pooler) check(env *environment, unnamed bool, named int64) error {
 	return nil
 }
 
-// connections warns when the workload's peak of concurrent sessions does
-// not fit in the target's connection limit.
-func (ti *targetInfo) connections(env *environment, peak int64) {
+// connections warns when the workload's peak of concurrent sessions,
+// with the replay's own connections (own), does not fit in the target's
+// connection limit.
+func (ti *targetInfo) connections(env *environment, peak, own int64) {
 	if ti.maxConnections <= 0 || peak <= 0 || ti.pooler != nil {
 		return
 	}
 	room := int64(ti.maxConnections - ti.reserved)
-	if peak <= room {
+	if peak+own <= room {
 		return
 	}
-	fmt.Fprintf(env.stderr, "pgrehearse: warning: too many connections ahead: the target's max_connections is %d (%d reserved for superusers), the workload peaks at %d concurrent sessions: sessions past the limit will be refused (SQLSTATE 53300), counted as refused_connections, and the comparison will be INCONCLUSIVE. Raise max_connections on the target, or replay through the pooler production uses\n",
-		ti.maxConnections, ti.reserved, peak)
+	fmt.Fprintf(env.stderr, "pgrehearse: warning: too many connections ahead: the target's max_connections is %d (%d reserved for superusers), the workload peaks at %d concurrent sessions, plus up to %d connections of the replay's own (a lock monitor, and a parameter-types probe per user and database when one is needed): sessions past the limit will be refused (SQLSTATE 53300), counted as refused_connections, and the comparison will be INCONCLUSIVE. Raise max_connections on the target, or replay through the pooler production uses\n",
+		ti.maxConnections, ti.reserved, peak, own)
+}
+
+// ownConnections is how many connections the replay may open besides
+// the sessions': the lock monitor, and a types probe per user and
+// database pair (at most one per session).
+func ownConnections(tr *parse.Summary) int64 {
+	return 1 + min(int64(len(tr.Users)*len(tr.Databases)), tr.Sessions)
 }
 
 // peekTrailer reads a workload file's trailer before the replay, skipping

@@ -364,7 +364,7 @@ func (c *Comparison) addMetrics(ctx context.Context, in Input) error {
 	c.addWaits(base, cand)
 	c.addServerQueries(base, cand, in.Top)
 	warm := in.warmup(fid)
-	for _, name := range metrics.Names {
+	for _, name := range metrics.Names() {
 		var bs, cs *metrics.Series
 		if base != nil {
 			bs = base.Get(name)
@@ -381,7 +381,7 @@ func (c *Comparison) addMetrics(ctx context.Context, in Input) error {
 				period = max(period, s.Period)
 			}
 		}
-		m := Metric{Name: name, Unit: metrics.Units[name], WarmupS: warm.Seconds()}
+		m := Metric{Name: name, Unit: metrics.Unit(name), WarmupS: warm.Seconds()}
 		if bs != nil {
 			a := metrics.AlignWindow(bs, metrics.Window{Start: fid.CaptureStart, End: fid.CaptureEnd}, period, 1, warm)
 			st := metrics.Summarize(a.Points())

@@ -261,14 +261,14 @@ func (c *Comparison) addControlMetrics(ctx context.Context, in Input) {
 		return
 	}
 	warm := in.warmup(&c.Fidelity)
-	for _, name := range metrics.Names {
+	for _, name := range metrics.Names() {
 		s := set.Get(name)
 		if s == nil {
 			continue
 		}
 		m := c.metricNamed(name)
 		if m == nil {
-			c.Metrics = append(c.Metrics, Metric{Name: name, Unit: metrics.Units[name], WarmupS: warm.Seconds()})
+			c.Metrics = append(c.Metrics, Metric{Name: name, Unit: metrics.Unit(name), WarmupS: warm.Seconds()})
 			m = &c.Metrics[len(c.Metrics)-1]
 		}
 		period := s.Period

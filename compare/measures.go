@@ -88,7 +88,7 @@ var replayMeasures = []gateMeasure{
 
 // clusterGateMetrics are the cluster metrics a gate may name with one of
 // metricStats, and how the unknown-measure error names them (in this
-// order). Their units are metrics.Units'.
+// order). Their units are metrics.Unit's.
 var clusterGateMetrics = []struct {
 	metric string
 	naming naming
@@ -116,7 +116,7 @@ func buildMeasures() map[string]*gateMeasure {
 	}
 	for _, cm := range clusterGateMetrics {
 		unit := unitNone
-		switch metrics.Units[cm.metric] {
+		switch metrics.Unit(cm.metric) {
 		case "ms":
 			unit = unitTime
 		case "%":

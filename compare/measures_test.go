@@ -17,7 +17,7 @@ func TestMeasureTable(t *testing.T) {
 		gated = append(gated, cm.metric)
 	}
 	slices.Sort(gated)
-	names := slices.Clone(metrics.Names)
+	names := slices.Clone(metrics.Names())
 	slices.Sort(names)
 	if !slices.Equal(gated, names) {
 		t.Errorf("gated metrics %v, standard metrics %v", gated, names)

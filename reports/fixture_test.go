@@ -18,7 +18,7 @@ import (
 func fixture() *compare.Comparison {
 	start := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
 	series := func(name, src string, base, amp float64, warm time.Duration) *metrics.Aligned {
-		a := &metrics.Aligned{Metric: name, Unit: metrics.Units[name], Period: 10 * time.Second, Source: src, Warmup: warm}
+		a := &metrics.Aligned{Metric: name, Unit: metrics.Unit(name), Period: 10 * time.Second, Source: src, Warmup: warm}
 		for i := 0; i < 36; i++ {
 			a.Offsets = append(a.Offsets, time.Duration(i)*10*time.Second)
 			a.Values = append(a.Values, math.Round((base+amp*math.Sin(float64(i)/4))*100)/100)
@@ -65,7 +65,7 @@ func fixture() *compare.Comparison {
 		Warnings:     []string{"baseline: CloudWatch returned 5-minute points for read_iops: the window is older than 15 days"},
 	}
 	add := func(name, bsrc, csrc string, b, cnd *metrics.Aligned, caveats ...string) {
-		m := compare.Metric{Name: name, Unit: metrics.Units[name], BaselineSource: bsrc, CandidateSource: csrc, Caveats: caveats, WarmupS: warm.Seconds(),
+		m := compare.Metric{Name: name, Unit: metrics.Unit(name), BaselineSource: bsrc, CandidateSource: csrc, Caveats: caveats, WarmupS: warm.Seconds(),
 			BaselineSeries: b, CandidateSeries: cnd}
 		if b != nil {
 			st := metrics.Summarize(b.Points())

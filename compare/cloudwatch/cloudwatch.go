@@ -167,7 +167,7 @@ func (s *Source) Fetch(ctx context.Context, w metrics.Window) (*metrics.Set, err
 			continue
 		}
 		byMetric[q.metric] = len(set.Series)
-		set.Series = append(set.Series, metrics.Series{Metric: q.metric, Unit: metrics.Units[q.metric], Period: time.Duration(q.period) * time.Second,
+		set.Series = append(set.Series, metrics.Series{Metric: q.metric, Unit: metrics.Unit(q.metric), Period: time.Duration(q.period) * time.Second,
 			Source: fmt.Sprintf("cloudwatch %s %s %s %s", q.namespace, q.name, q.stat, dims(q.dims)), Caveats: q.caveats, Points: points[i]})
 	}
 	if empty == len(qs) {

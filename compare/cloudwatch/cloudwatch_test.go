@@ -61,7 +61,7 @@ func TestRDSInstance(t *testing.T) {
 			t.Errorf("no %s series", m)
 			continue
 		}
-		if len(sr.Points) != 120 || sr.Period != time.Minute || sr.Unit != metrics.Units[m] {
+		if len(sr.Points) != 120 || sr.Period != time.Minute || sr.Unit != metrics.Unit(m) {
 			t.Errorf("%s: %d points, period %v, unit %q", m, len(sr.Points), sr.Period, sr.Unit)
 			continue
 		}

@@ -168,7 +168,7 @@ func (r *Reader) Fetch(ctx context.Context, w metrics.Window) ([]metrics.Series,
 func Series(evs []Event, interval time.Duration, stream string) []metrics.Series {
 	src := "enhanced monitoring " + stream + " "
 	aurora := len(evs) > 0 && strings.Contains(strings.ToLower(evs[0].Engine), "aurora")
-	cpu := metrics.Series{Metric: metrics.CPU, Unit: metrics.Units[metrics.CPU], Period: interval, Source: src + "cpuUtilization.total",
+	cpu := metrics.Series{Metric: metrics.CPU, Unit: metrics.Unit(metrics.CPU), Period: interval, Source: src + "cpuUtilization.total",
 		Caveats: []string{"Enhanced Monitoring's CPU comes from an agent on the instance, CloudWatch's CPUUtilization from the hypervisor: the two differ by the hypervisor's own small share"}}
 	devices := map[string]*[2]metrics.Series{}
 	var names []string
@@ -229,7 +229,7 @@ func Series(evs []Event, interval time.Duration, stream string) []metrics.Series
 		if storage == AuroraStorage {
 			total.Caveats = append(total.Caveats, "Aurora storage as this instance sees it: reads of pages and writes of log records to the cluster volume, not page writes")
 		}
-		total.Metric, total.Unit = m, metrics.Units[m]
+		total.Metric, total.Unit = m, metrics.Unit(m)
 		out = append(out, total)
 	}
 	for _, n := range names {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -36,19 +37,26 @@ const (
 	VolumeWriteIOPS = "volume_write_iops"
 )
 
-// Names lists the standard metrics in the order reports show them.
-var Names = []string{CPU, ReadIOPS, WriteIOPS, ReplicaLag, DBLoad, DBLoadCPU, DBLoadNonCPU, Commits, Connections,
+// names lists the standard metrics in the order reports show them.
+var names = []string{CPU, ReadIOPS, WriteIOPS, ReplicaLag, DBLoad, DBLoadCPU, DBLoadNonCPU, Commits, Connections,
 	ReadLatency, WriteLatency, FreeableMemory, VolumeReadIOPS, VolumeWriteIOPS}
 
-// Units, by metric name.
-var Units = map[string]string{
+// units, by metric name.
+var units = map[string]string{
 	CPU: "%", ReadIOPS: "ops/s", WriteIOPS: "ops/s", ReplicaLag: "ms", Commits: "commits/s",
 	Connections: "connections", ReadLatency: "ms", WriteLatency: "ms", FreeableMemory: "bytes",
 	DBLoad: "AAS", DBLoadCPU: "AAS", DBLoadNonCPU: "AAS", VolumeReadIOPS: "ops/s", VolumeWriteIOPS: "ops/s",
 }
 
 // Known reports whether name is a standard metric name.
-func Known(name string) bool { _, ok := Units[name]; return ok }
+func Known(name string) bool { _, ok := units[name]; return ok }
+
+// Names lists the standard metrics in the order reports show them (a
+// copy: the list is the package's).
+func Names() []string { return slices.Clone(names) }
+
+// Unit is a standard metric's unit, "" for another name.
+func Unit(name string) string { return units[name] }
 
 // Window is a span of wall-clock time.
 type Window struct {

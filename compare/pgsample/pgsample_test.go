@@ -109,7 +109,7 @@ func TestSampleClusterWithReplica(t *testing.T) {
 		if m == metrics.CPU && peak > 100 {
 			t.Errorf("cpu %v%% over 100", peak)
 		}
-		if s.Unit != metrics.Units[m] || s.Source == "" {
+		if s.Unit != metrics.Unit(m) || s.Source == "" {
 			t.Errorf("%s: unit %q source %q", m, s.Unit, s.Source)
 		}
 	}

@@ -179,7 +179,7 @@ func (f *File) Series(w metrics.Window) *metrics.Set {
 	}
 	rates = append(rates, rate{metrics.Commits, src + "pg_stat_database xact_commit", nil, counter(func(s *Sample) int64 { return s.Commits })})
 	for _, r := range rates {
-		s := metrics.Series{Metric: r.metric, Unit: metrics.Units[r.metric], Period: period, Source: r.source, Caveats: r.caveats}
+		s := metrics.Series{Metric: r.metric, Unit: metrics.Unit(r.metric), Period: period, Source: r.source, Caveats: r.caveats}
 		for i := 1; i < len(in); i++ {
 			dt := in[i].T.Sub(in[i-1].T).Seconds()
 			if dt <= 0 {
@@ -193,7 +193,7 @@ func (f *File) Series(w metrics.Window) *metrics.Set {
 			set.Series = append(set.Series, s)
 		}
 	}
-	conns := metrics.Series{Metric: metrics.Connections, Unit: metrics.Units[metrics.Connections], Period: period, Source: src + "pg_stat_database numbackends"}
+	conns := metrics.Series{Metric: metrics.Connections, Unit: metrics.Unit(metrics.Connections), Period: period, Source: src + "pg_stat_database numbackends"}
 	lag := metrics.Series{Metric: metrics.ReplicaLag, Unit: "ms", Period: period, Source: src + "pg_stat_replication replay_lag, worst replica",
 		Caveats: []string{"replay_lag is the time for WAL to be replayed on the standby; an idle primary reports no lag, counted as 0"}}
 	replicas := false

@@ -142,7 +142,7 @@ func (s *Source) Fetch(ctx context.Context, w metrics.Window) (*metrics.Set, err
 			set.Warnings = append(set.Warnings, fmt.Sprintf("%s: no data for %s", q.metric, q.expr))
 			continue
 		}
-		set.Series = append(set.Series, metrics.Series{Metric: q.metric, Unit: metrics.Units[q.metric], Period: s.Step,
+		set.Series = append(set.Series, metrics.Series{Metric: q.metric, Unit: metrics.Unit(q.metric), Period: s.Step,
 			Source: "prometheus " + q.expr, Caveats: q.caveats, Points: pts})
 	}
 	if len(set.Series) == 0 {

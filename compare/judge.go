@@ -35,10 +35,10 @@ func (c *Comparison) Judge(gates []Gate) {
 	c.decide()
 }
 
-// ControlDefaultGates replace default gates when a control was replayed:
+// controlDefaultGates replace default gates when a control was replayed:
 // latency and CPU are judged against the control, which carried the same
 // replay, rather than against production.
-var ControlDefaultGates = map[string]string{
+var controlDefaultGates = map[string]string{
 	"latency.p99 <= baseline * 1.25": "latency.p99 <= control * 1.25",
 	"cpu.p95 <= baseline * 1.25":     "cpu.p95 <= control * 1.25",
 }
@@ -53,7 +53,7 @@ func (c *Comparison) defaultGates() []Gate {
 	var vsControl, vsBaseline []string
 	for _, expr := range DefaultGates {
 		g, _ := ParseGate(expr)
-		if alt, ok := ControlDefaultGates[expr]; ok && c.Control != nil {
+		if alt, ok := controlDefaultGates[expr]; ok && c.Control != nil {
 			ga, _ := ParseGate(alt)
 			if cand, ctl := c.measureControl(ga.Name); cand != nil && ctl != nil {
 				g = ga

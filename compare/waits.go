@@ -43,9 +43,9 @@ type LoadRow struct {
 // waitTop is how many rows each table keeps.
 const waitTop = 10
 
-// AuroraWaits are the wait events whose meaning differs between Aurora
+// auroraWaits are the wait events whose meaning differs between Aurora
 // PostgreSQL and community PostgreSQL (RDS for PostgreSQL included).
-var AuroraWaits = map[string]string{
+var auroraWaits = map[string]string{
 	"IO:XactSync":                       "Aurora only: a commit waiting for the storage quorum to acknowledge its log records; community PostgreSQL waits for its own WAL flush instead (IO:WALSync, IO:WALWrite, LWLock:WALWrite)",
 	"IO:WALSync":                        "community PostgreSQL: a commit flushing WAL to the local disk; Aurora ships log records to storage and waits on IO:XactSync instead",
 	"IO:WALWrite":                       "community PostgreSQL: writing WAL to the local disk; Aurora has no WAL files of its own and waits on IO:XactSync instead",
@@ -108,7 +108,7 @@ func (c *Comparison) addWaits(base, cand *metrics.Set) {
 		rows := loadRows(get(bw, sql), get(cw, sql), speed)
 		for i := range rows {
 			if aurora && !sql {
-				rows[i].Note = AuroraWaits[rows[i].Name]
+				rows[i].Note = auroraWaits[rows[i].Name]
 			}
 		}
 		if sql {
@@ -166,3 +166,7 @@ func loadRows(base, cand []metrics.Load, speed float64) []LoadRow {
 	sort.SliceStable(rows, func(i, j int) bool { return most(rows[i]) > most(rows[j]) })
 	return rows[:min(len(rows), waitTop)]
 }
+
+// AuroraWaitNote says how the wait event name means something else on
+// Aurora than on community PostgreSQL, "" when it does not.
+func AuroraWaitNote(name string) string { return auroraWaits[name] }

@@ -111,7 +111,7 @@ func TestComparisonContent(t *testing.T) {
 // or damaged one, read back by pgrehearse report) renders in every format.
 func TestComparisonSparse(t *testing.T) {
 	c := &compare.Comparison{Format: "pgrehearse-comparison", Version: 1, Verdict: compare.Verdict{Result: compare.INCONCLUSIVE}}
-	for name := range Encoders {
+	for name := range encoders {
 		var b bytes.Buffer
 		if err := Encode(&b, name, c, Options{}); err != nil || b.Len() == 0 {
 			t.Errorf("%s: %v, %d bytes", name, err, b.Len())

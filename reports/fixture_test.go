@@ -87,9 +87,9 @@ func fixture() *compare.Comparison {
 		BaselineSource: "performance insights db-BASE (prod-db) db.load.avg at 1s", BaselineEngine: "postgres", BaselineTotal: f(3.1),
 		CandidateSource: "performance insights db-CAND (aurora-w) db.load.avg at 1s", CandidateEngine: "aurora-postgresql", CandidateTotal: f(3.6),
 		Events: []compare.LoadRow{
-			{Name: "CPU", Type: "CPU", Baseline: f(1.8), Candidate: f(1.9), Change: f(0.1), Note: compare.AuroraWaits["CPU"]},
-			{Name: "IO:XactSync", Type: "IO", Candidate: f(0.9), Note: compare.AuroraWaits["IO:XactSync"]},
-			{Name: "IO:WALSync", Type: "IO", Baseline: f(0.6), Note: compare.AuroraWaits["IO:WALSync"]},
+			{Name: "CPU", Type: "CPU", Baseline: f(1.8), Candidate: f(1.9), Change: f(0.1), Note: compare.AuroraWaitNote("CPU")},
+			{Name: "IO:XactSync", Type: "IO", Candidate: f(0.9), Note: compare.AuroraWaitNote("IO:XactSync")},
+			{Name: "IO:WALSync", Type: "IO", Baseline: f(0.6), Note: compare.AuroraWaitNote("IO:WALSync")},
 			{Name: "Lock:transactionid", Type: "Lock", Baseline: f(0.4), Candidate: f(0.3), Change: f(-0.1)},
 		},
 		SQL: []compare.LoadRow{

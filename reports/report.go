@@ -19,8 +19,8 @@ type Options struct {
 // Encoder renders a comparison document in one format.
 type Encoder func(w io.Writer, c *compare.Comparison, o Options) error
 
-// Encoders are the comparison report formats by name.
-var Encoders = map[string]Encoder{
+// encoders are the comparison report formats by name.
+var encoders = map[string]Encoder{
 	"text":     Text,
 	"markdown": Markdown,
 	"json":     JSON,
@@ -31,7 +31,7 @@ var Encoders = map[string]Encoder{
 // Formats lists the encoders' names, sorted, for help texts.
 func Formats() string {
 	var ns []string
-	for n := range Encoders {
+	for n := range encoders {
 		ns = append(ns, n)
 	}
 	sort.Strings(ns)
@@ -40,9 +40,12 @@ func Formats() string {
 
 // Encode renders c in the named format.
 func Encode(w io.Writer, format string, c *compare.Comparison, o Options) error {
-	enc, ok := Encoders[format]
+	enc, ok := encoders[format]
 	if !ok {
 		return fmt.Errorf("unknown report format %q (known: %s)", format, Formats())
 	}
 	return enc(w, c, o)
 }
+
+// Known reports whether format names a report format.
+func Known(format string) bool { _, ok := encoders[format]; return ok }

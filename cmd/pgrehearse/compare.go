@@ -317,7 +317,7 @@ func runReport(ctx context.Context, env *environment, args []string) error {
 			*format = f
 		}
 	}
-	if _, ok := reports.Encoders[*format]; !ok {
+	if !reports.Known(*format) {
 		return usagef("report: --format %q: use %s", *format, reports.Formats())
 	}
 	paths := files{cmd: "report"}

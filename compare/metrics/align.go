@@ -7,17 +7,17 @@ import (
 	"time"
 )
 
-// Rate metrics count work per second: a replay at speed 2 does the same
+// rate metrics count work per second: a replay at speed 2 does the same
 // work in half the time, so their candidate values are divided by the
 // speed before they are compared with the baseline's. DB load is one of
 // them: it is seconds spent in the database per second.
-var Rate = map[string]bool{ReadIOPS: true, WriteIOPS: true, Commits: true, DBLoad: true, DBLoadCPU: true, DBLoadNonCPU: true,
+var rate = map[string]bool{ReadIOPS: true, WriteIOPS: true, Commits: true, DBLoad: true, DBLoadCPU: true, DBLoadNonCPU: true,
 	VolumeReadIOPS: true, VolumeWriteIOPS: true}
 
-// Peak metrics are maxima over their period (the worst replica's lag): a
+// peak metrics are maxima over their period (the worst replica's lag): a
 // period that only partly overlaps the window cannot be scaled down to
 // the overlap, so it counts whole.
-var Peak = map[string]bool{ReplicaLag: true}
+var peak = map[string]bool{ReplicaLag: true}
 
 // Aligned is a series on the time-since-start axis, in buckets of one
 // period, with the warm-up dropped.
@@ -72,7 +72,7 @@ func AlignWindow(s *Series, w Window, period time.Duration, speed float64, warmu
 		period = max(s.Period, time.Second)
 	}
 	a := Aligned{Metric: s.Metric, Unit: s.Unit, Period: period, Source: s.Source, Caveats: s.Caveats, Warmup: warmup, SourcePeriod: s.Period}
-	if speed != 1 && Rate[s.Metric] {
+	if speed != 1 && rate[s.Metric] {
 		a.Caveats = append(a.Caveats, fmt.Sprintf("replayed at speed %g: divided by %g to compare per unit of workload", speed, speed))
 	} else if speed != 1 && (s.Metric == CPU) {
 		a.Caveats = append(a.Caveats, fmt.Sprintf("replayed at speed %g: CPU is higher than the same load at speed 1 would give", speed))
@@ -97,7 +97,7 @@ func AlignWindow(s *Series, w Window, period time.Duration, speed float64, warmu
 			unusable++
 			continue
 		}
-		if Rate[s.Metric] {
+		if rate[s.Metric] {
 			v /= speed
 		}
 		from := scale(p.T.Sub(w.Start))
@@ -126,7 +126,7 @@ func AlignWindow(s *Series, w Window, period time.Duration, speed float64, warmu
 				continue
 			}
 			wt := float64(ov) / float64(to-from)
-			if Peak[s.Metric] {
+			if peak[s.Metric] {
 				wt = 1
 			}
 			add(k, v, wt)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -185,11 +184,9 @@ func (cf *compareFlags) build(ctx context.Context, env *environment, workload st
 	if workload, results, err = localInputs(ctx, workload, results); err != nil {
 		return nil, err
 	}
-	controls := slices.Clone(cf.controlResults)
-	for i, r := range controls {
-		if controls[i], err = localCopy(ctx, r); err != nil {
-			return nil, fmt.Errorf("--control-results: %w", err)
-		}
+	controls, err := localCopies(ctx, "--control-results", cf.controlResults)
+	if err != nil {
+		return nil, err
 	}
 	in := compare.Input{Workload: workload, Results: results, Gates: gates, Warmup: cf.warmup, Top: cf.top,
 		CandidateLogs: cf.candidateLogs, CandidateLogOptions: parse.Options{Prefix: cf.candidateLogPrefix}, ShowParams: cf.showParams,

@@ -184,11 +184,18 @@ func localInputs(ctx context.Context, workload string, results []string) (string
 	if err != nil {
 		return "", nil, fmt.Errorf("--workload: %w", err)
 	}
-	local := make([]string, len(results))
-	for i, r := range results {
-		if local[i], err = localCopy(ctx, r); err != nil {
-			return "", nil, fmt.Errorf("--results: %w", err)
+	local, err := localCopies(ctx, "--results", results)
+	return w, local, err
+}
+
+// localCopies is localCopy for each of the paths given to flag.
+func localCopies(ctx context.Context, flag string, paths []string) ([]string, error) {
+	local := make([]string, len(paths))
+	for i, p := range paths {
+		var err error
+		if local[i], err = localCopy(ctx, p); err != nil {
+			return nil, fmt.Errorf("%s: %w", flag, err)
 		}
 	}
-	return w, local, nil
+	return local, nil
 }

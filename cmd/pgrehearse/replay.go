@@ -60,7 +60,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 		r.SetSessionFilter(replay.ShardFilter(rf.shardI, rf.shardN))
 	}
 
-	pf, err := rf.preflight(ctx, env, &ctl, cfg, r.Header(), workload, fs.Changed("sync"))
+	pf, err := rf.preflight(ctx, env, &ctl, cfg, r.Header(), workload)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ type replayPreflight struct {
 
 // preflight checks the target and the control before the replay starts:
 // reachable, not the baseline, enough connections, a pooler's limits.
-func (rf *replayFlags) preflight(ctx context.Context, env *environment, ctl *controlFlags, cfg *pgconn.Config, wh *parse.Header, workload string, syncChanged bool) (*replayPreflight, error) {
+func (rf *replayFlags) preflight(ctx context.Context, env *environment, ctl *controlFlags, cfg *pgconn.Config, wh *parse.Header, workload string) (*replayPreflight, error) {
 	pf := &replayPreflight{safe: dsn.Describe(cfg)}
 	fmt.Fprintf(env.stderr, "replaying %s against %s at speed %g\n", workload, pf.safe, rf.speed)
 	ti, err := checkTarget(ctx, cfg, rf.readOnly, wh.SystemIdentifier, rf.allowSame)
@@ -175,7 +175,7 @@ func (rf *replayFlags) preflight(ctx context.Context, env *environment, ctl *con
 	if err := ti.pooler.check(env, rf.unnamed, named); err != nil {
 		return nil, err
 	}
-	rf.syncThroughPooler(env, ti.pooler, syncChanged)
+	rf.syncThroughPooler(env, ti.pooler)
 	ti.connections(env, pf.peak, own)
 	if pf.controlRTT, err = ctl.preflight(ctx, env, cfg, rf.readOnly, wh.SystemIdentifier, rf.allowSame); err != nil {
 		return nil, err

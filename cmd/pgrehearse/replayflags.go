@@ -146,21 +146,15 @@ func (rf *replayFlags) header(safe, workload string, wh *parse.Header, ti *targe
 	return h
 }
 
-// syncThroughPooler turns commit-order sync off by default through a
+// syncThroughPooler warns when commit-order sync is asked for through a
 // transaction pooler. A session waiting at the gate inside a transaction
 // holds one of the pool's server connections, which the session it waits
 // for may need; the gate cannot see the pooler's queue (nor the backends'
 // PIDs, to find the cycle), so both would wait out the gate's bound, one
-// after another, and the replay would crawl. Asked for explicitly, sync
-// stays on, with a warning.
-func (rf *replayFlags) syncThroughPooler(env *environment, p *pooler, explicit bool) {
+// after another, and the replay would crawl.
+func (rf *replayFlags) syncThroughPooler(env *environment, p *pooler) {
 	if p == nil || !p.transaction || rf.sync == replay.SyncOff {
 		return
 	}
-	if explicit {
-		fmt.Fprintf(env.stderr, "pgrehearse: warning: --sync %s through a transaction pooler: a session waiting for another inside a transaction holds a server connection the other may need, and the pooler hides who waits for whom; if the replay falls behind, use --sync off\n", rf.sync)
-		return
-	}
-	rf.sync = replay.SyncOff
-	fmt.Fprintf(env.stderr, "pgrehearse: note: commit-order sync is off through a transaction pooler (a session waiting for another inside a transaction would hold a server connection the other may need); pass --sync objects to have it anyway\n")
+	fmt.Fprintf(env.stderr, "pgrehearse: warning: --sync %s through a transaction pooler: a session waiting for another inside a transaction holds a server connection the other may need, and the pooler hides who waits for whom; if the replay falls behind, use --sync off\n", rf.sync)
 }

@@ -2,7 +2,6 @@ package compare
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"sort"
 	"time"
@@ -86,11 +85,13 @@ type controlSide struct {
 // readControl reads and merges the control's results files.
 func readControl(ctx context.Context, paths []string, capt *capture) (*controlSide, error) {
 	cs := &controlSide{doc: &Control{Results: paths}, clientLatency: newClientLatency(), lateness: newHist(), lines: newPairs(), checks: true}
-	for _, path := range paths {
-		if err := cs.readOne(ctx, path, capt); err != nil {
-			return nil, fmt.Errorf("compare: %w", err)
-		}
+	m, err := replay.MergeResults(ctx, paths, func(i int, h *replay.ResultsHeader) (func(*replay.ResultLine), error) {
+		return cs.open(paths[i], h, capt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
 	}
+	cs.merged(m)
 	f := &cs.doc.Fidelity
 	if cs.lateness.TotalCount() > 0 {
 		f.LatenessP99MS = float64(cs.lateness.ValueAtQuantile(99)) / 1000
@@ -99,45 +100,45 @@ func readControl(ctx context.Context, paths []string, capt *capture) (*controlSi
 	return cs, nil
 }
 
-func (cs *controlSide) readOne(ctx context.Context, path string, capt *capture) error {
-	rr, f, err := replay.OpenResults(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := rr.Header()
+// open checks a control's results file by its header, and returns what
+// takes its lines.
+func (cs *controlSide) open(path string, h *replay.ResultsHeader, capt *capture) (func(*replay.ResultLine), error) {
 	if h.Role != "control" {
-		return fmt.Errorf("%s is a candidate's results file, not a control's: give it with --results, and the control's (control.results.jsonl from replay --control) with --control-results", path)
+		return nil, fmt.Errorf("%s is a candidate's results file, not a control's: give it with --results, and the control's (control.results.jsonl from replay --control) with --control-results", path)
 	}
 	if h.WorkloadID != "" && capt.header.ID != "" && h.WorkloadID != capt.header.ID {
-		return fmt.Errorf("%s holds the control's results of another workload (%s, not %s): give the control's results of this replay", path, h.WorkloadID, capt.header.ID)
+		return nil, fmt.Errorf("%s holds the control's results of another workload (%s, not %s): give the control's results of this replay", path, h.WorkloadID, capt.header.ID)
 	}
 	cs.doc.Target, cs.doc.Mode = h.Target, h.ControlMode
 	cs.checks = cs.checks && h.Checksums
 	if cs.samples == "" {
 		cs.samples = h.Samples
 	}
-	fid := &cs.doc.Fidelity
-	if st, err := time.Parse(time.RFC3339Nano, h.Started); err == nil && (fid.ReplayStart.IsZero() || st.Before(fid.ReplayStart)) {
-		fid.ReplayStart = st
-	}
-	err = eachResult(ctx, rr, func(l *replay.ResultLine) {
+	return func(l *replay.ResultLine) {
 		cs.lines.control(l)
 		cs.record(l, h.RTTUS)
-	})
-	if err != nil {
-		return err
+	}, nil
+}
+
+// merged takes the figures of the control's merged results, and judges
+// each file's trailer.
+func (cs *controlSide) merged(m *replay.Merged) {
+	fid := &cs.doc.Fidelity
+	fid.ReplayStart, fid.ReplayEnd = m.Started, m.Finished
+	for _, mf := range m.Files {
+		sum := mf.Summary
+		if sum == nil {
+			cs.warnings = append(cs.warnings, mf.Path+": no trailer: the control's replay was killed; its statements so far are counted")
+			fid.Interrupted = true
+			continue
+		}
+		fid.LateShare = max(fid.LateShare, sum.LateOver100ms)
+		if sum.BehindSchedule {
+			fid.BehindSchedule = true
+			fid.Diagnosis = append(fid.Diagnosis, sum.Diagnosis)
+		}
 	}
-	sum := rr.Summary()
-	if sum == nil {
-		cs.warnings = append(cs.warnings, path+": no trailer: the control's replay was killed; its statements so far are counted")
-		fid.Interrupted = true
-		return nil
-	}
-	fin, _ := time.Parse(time.RFC3339Nano, sum.Finished)
-	if fin.After(fid.ReplayEnd) {
-		fid.ReplayEnd = fin
-	}
+	sum := &m.Summary
 	fid.Statements += sum.Statements
 	fid.Replayed += sum.Replayed
 	fid.Errors += sum.Errors
@@ -145,19 +146,7 @@ func (cs *controlSide) readOne(ctx context.Context, path string, capt *capture) 
 	fid.ConnectErrors += sum.OpenErrors
 	fid.Interrupted = fid.Interrupted || sum.Interrupted
 	fid.DurationS = max(fid.DurationS, sum.DurationS)
-	fid.LateShare = max(fid.LateShare, sum.LateOver100ms)
-	if sum.BehindSchedule {
-		fid.BehindSchedule = true
-		fid.Diagnosis = append(fid.Diagnosis, sum.Diagnosis)
-	}
-	if enc, ok := sum.Histograms["lateness"]; ok {
-		if raw, err := base64.StdEncoding.DecodeString(enc); err == nil {
-			if hh, err := hdrhistogram.Decode(raw); err == nil {
-				cs.lateness.Merge(hh)
-			}
-		}
-	}
-	return nil
+	cs.lateness.Merge(m.Lateness)
 }
 
 // addControl reads the control's results, sets its latency beside the

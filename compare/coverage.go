@@ -14,22 +14,15 @@ import (
 // Coverage: compare judges a replay only when its results are of the
 // workload it was given and cover all of it, once. A results file names
 // its workload (workload_id) and its shard (I/N); compare refuses the
-// results of another workload, takes every shard once, counts the
-// statements the workload holds (not the ones the results say they ran),
-// and calls a replay that covered less INCONCLUSIVE, saying what is
-// missing.
+// results of another workload, takes every shard once (replay.PickShards
+// says which files those are), counts the statements the workload holds
+// (not the ones the results say they ran), and calls a replay that
+// covered less INCONCLUSIVE, saying what is missing.
 
 // ErrMismatch is wrapped by Build's errors about results that are not of
 // the workload, or that do not belong together: a mistake in what compare
 // was given, not in the data.
 var ErrMismatch = errors.New("the results do not match")
-
-// resultsHead is what a results file's header says of what it covers.
-type resultsHead struct {
-	path      string
-	h         *replay.ResultsHeader
-	shard, of int // of is 0 for a whole replay
-}
 
 // coverage is which results files to read, the window they replayed, and
 // why they do not cover the workload, if they do not.
@@ -75,20 +68,13 @@ func checkResults(workload string, paths []string) (*coverage, error) {
 		return nil, err
 	}
 	cov := &coverage{}
-	var heads []resultsHead
+	var files []replay.ShardFile
 	for _, p := range paths {
-		rr, f, err := replay.OpenResults(p)
+		sf, err := replay.ReadShardFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("compare: %w", err)
+			return nil, mismatch(err)
 		}
-		h := rr.Header()
-		f.Close()
-		rh := resultsHead{path: p, h: h}
-		if h.Shard != "" {
-			if _, err := fmt.Sscanf(h.Shard, "%d/%d", &rh.shard, &rh.of); err != nil || rh.of < 1 || rh.shard < 0 || rh.shard >= rh.of {
-				return nil, fmt.Errorf("compare: %w: %s says it is shard %q, which is not I/N", ErrMismatch, p, h.Shard)
-			}
-		}
+		h := sf.Header
 		switch {
 		case h.WorkloadID != "" && wid != "" && h.WorkloadID != wid:
 			return nil, fmt.Errorf("compare: %w: %s is the replay of another workload (workload_id %s), not of %s (workload_id %s): give the results of this workload's replay, or the workload it replayed (its header names %s)",
@@ -98,67 +84,55 @@ func checkResults(workload string, paths []string) (*coverage, error) {
 		case wid == "":
 			cov.warnings = append(cov.warnings, fmt.Sprintf("%s has no workload_id (written by an older pgrehearse): the results could not be checked to be its replay", workload))
 		}
-		heads = append(heads, rh)
+		files = append(files, sf)
 	}
-	if err := cov.pick(heads); err != nil {
+	if err := cov.pick(files); err != nil {
 		return nil, err
 	}
-	h := heads[0].h
-	if cov.window.begin, err = micros(h.WindowBegin); err != nil {
-		return nil, fmt.Errorf("compare: %s: window_begin %q: %w", heads[0].path, h.WindowBegin, err)
+	first := files[0]
+	if cov.window.begin, err = micros(first.Header.WindowBegin); err != nil {
+		return nil, fmt.Errorf("compare: %s: window_begin %q: %w", first.Path, first.Header.WindowBegin, err)
 	}
-	if cov.window.end, err = micros(h.WindowEnd); err != nil {
-		return nil, fmt.Errorf("compare: %s: window_end %q: %w", heads[0].path, h.WindowEnd, err)
+	if cov.window.end, err = micros(first.Header.WindowEnd); err != nil {
+		return nil, fmt.Errorf("compare: %s: window_end %q: %w", first.Path, first.Header.WindowEnd, err)
 	}
 	return cov, nil
 }
 
-// pick keeps every shard once, or the one whole replay, and says what is
-// missing or given twice. Results that can not be one replay (whole and
-// sharded mixed, shards of different N, different windows) are an error.
-func (cov *coverage) pick(heads []resultsHead) error {
-	first := heads[0]
-	for _, rh := range heads[1:] {
-		switch {
-		case (rh.of == 0) != (first.of == 0):
-			whole, part := first, rh
-			if first.of != 0 {
-				whole, part = rh, first
-			}
-			return fmt.Errorf("compare: %w: %s is a whole replay and %s shard %s: give the shards of one replay, or one whole replay", ErrMismatch, whole.path, part.path, part.h.Shard)
-		case rh.of != first.of:
-			return fmt.Errorf("compare: %w: %s is shard %s and %s shard %s: give the shards of one replay, all of the same --shard I/N", ErrMismatch, first.path, first.h.Shard, rh.path, rh.h.Shard)
-		case rh.h.WindowBegin != first.h.WindowBegin || rh.h.WindowEnd != first.h.WindowEnd:
-			return fmt.Errorf("compare: %w: %s and %s replayed different windows (--begin/--end): give the results of one replay", ErrMismatch, first.path, rh.path)
-		}
+// mismatch wraps an error of reading results files: ErrMismatch when they
+// cannot be the shards of one replay.
+func mismatch(err error) error {
+	if se := (*replay.ShardsError)(nil); errors.As(err, &se) {
+		return fmt.Errorf("compare: %w: %w", ErrMismatch, err)
 	}
-	if first.of == 0 {
-		cov.use = []string{first.path}
-		if len(heads) > 1 {
-			var names []string
-			for _, rh := range heads {
-				names = append(names, rh.path)
+	return fmt.Errorf("compare: %w", err)
+}
+
+// pick keeps every shard once, or the one whole replay (replay.PickShards),
+// and says what is missing or given twice: the comparison of such results
+// is INCONCLUSIVE. Results that can not be one replay are an error.
+func (cov *coverage) pick(files []replay.ShardFile) error {
+	set, err := replay.PickShards(files)
+	if err != nil {
+		return mismatch(err)
+	}
+	for _, sf := range set.Files {
+		cov.use = append(cov.use, sf.Path)
+	}
+	if files[0].Of == 0 {
+		if len(set.Again) > 0 {
+			names := []string{set.Files[0].Path}
+			for _, r := range set.Again {
+				names = append(names, r.File.Path)
 			}
-			cov.incomplete = append(cov.incomplete, fmt.Sprintf("%d results files of whole replays were given (%s): only %s is counted; give one, or every shard of one replay", len(heads), strings.Join(names, ", "), first.path))
+			cov.incomplete = append(cov.incomplete, fmt.Sprintf("%d results files of whole replays were given (%s): only %s is counted; give one, or every shard of one replay", len(files), strings.Join(names, ", "), set.Files[0].Path))
 		}
 		return nil
 	}
-	seen := map[int]string{}
-	for _, rh := range heads {
-		if prev, ok := seen[rh.shard]; ok {
-			cov.incomplete = append(cov.incomplete, fmt.Sprintf("shard %s was given twice (%s, %s): only the first is counted", rh.h.Shard, prev, rh.path))
-			continue
-		}
-		seen[rh.shard] = rh.path
-		cov.use = append(cov.use, rh.path)
+	for _, r := range set.Again {
+		cov.incomplete = append(cov.incomplete, fmt.Sprintf("shard %s was given twice (%s, %s): only the first is counted", r.File.Header.Shard, r.First, r.File.Path))
 	}
-	var missing []string
-	for i := 0; i < first.of; i++ {
-		if _, ok := seen[i]; !ok {
-			missing = append(missing, fmt.Sprintf("%d/%d", i, first.of))
-		}
-	}
-	if len(missing) > 0 {
+	if missing := set.Missing; len(missing) > 0 {
 		cov.shardsMissing = true
 		what := "shard " + missing[0] + " is"
 		if len(missing) > 1 {

@@ -200,29 +200,20 @@ type divergenceTally struct {
 func pairCandidate(ctx context.Context, results []string, cs *controlSide) (*divergenceTally, error) {
 	t := &divergenceTally{d: &Divergence{}, byFP: map[string]*DivergenceQuery{}, first: map[string]stmtKey{}, compared: map[string]int64{},
 		client: newClientLatency(), checks: cs.checks}
-	for _, path := range results {
-		if err := t.readOne(ctx, path, cs); err != nil {
-			return nil, fmt.Errorf("compare: %w", err)
+	_, err := replay.MergeResults(ctx, results, func(i int, h *replay.ResultsHeader) (func(*replay.ResultLine), error) {
+		if h.Role == "control" {
+			return nil, fmt.Errorf("%s is a control's results file: give it with --control-results, and the candidate's with --results", results[i])
 		}
+		t.checks = t.checks && h.Checksums
+		return func(l *replay.ResultLine) { t.line(l, h.RTTUS, cs) }, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
 	}
 	// What the control ran and the candidate's results lack.
 	t.d.Unpaired += int64(len(cs.lines.ctl))
 	t.d.Checksums = t.checks
 	return t, nil
-}
-
-func (t *divergenceTally) readOne(ctx context.Context, path string, cs *controlSide) error {
-	rr, f, err := replay.OpenResults(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := rr.Header()
-	if h.Role == "control" {
-		return fmt.Errorf("%s is a control's results file: give it with --control-results, and the candidate's with --results", path)
-	}
-	t.checks = t.checks && h.Checksums
-	return eachResult(ctx, rr, func(l *replay.ResultLine) { t.line(l, h.RTTUS, cs) })
 }
 
 func (t *divergenceTally) line(l *replay.ResultLine, rtt int64, cs *controlSide) {

@@ -2,11 +2,7 @@ package compare
 
 import (
 	"context"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"io"
-	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
@@ -29,49 +25,53 @@ type replays struct {
 func readReplays(ctx context.Context, in Input, capt *capture, queries queryTable, fid *Fidelity) (*replays, error) {
 	rs := &replays{cand: newHist(), lateness: newHist(), spans: spans{}, errors: newErrorTally(in.ShowParams)}
 	fid.Skipped = map[string]int64{}
-	for _, path := range in.Results {
-		if err := rs.readOne(ctx, path, capt, queries, fid); err != nil {
-			return nil, fmt.Errorf("compare: %w", err)
-		}
-		fid.Shards++
+	m, err := replay.MergeResults(ctx, in.Results, func(i int, h *replay.ResultsHeader) (func(*replay.ResultLine), error) {
+		// Session ids are per workload, so shards never share one; the
+		// shard number keeps them apart all the same.
+		shard, rtt := uint64(i)<<48, h.RTTUS
+		return func(l *replay.ResultLine) { rs.line(l, shard, rtt, capt, queries, fid) }, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
 	}
+	rs.merged(m, fid)
 	return rs, nil
 }
 
-func (rs *replays) readOne(ctx context.Context, path string, capt *capture, queries queryTable, fid *Fidelity) error {
-	rr, f, err := replay.OpenResults(path)
-	if err != nil {
-		return err
+// merged takes the figures of the merged results, and judges each file's
+// trailer.
+func (rs *replays) merged(m *replay.Merged, fid *Fidelity) {
+	for _, mf := range m.Files {
+		h := mf.Header
+		rs.rtt = h.RTTUS
+		fid.TargetMaxConnections = max(fid.TargetMaxConnections, h.MaxConnections)
+		rs.clocks.add(mf.Path, h)
+		fid.Shards++
+		fid.Speed = h.Speed
+		if mf.Summary == nil {
+			rs.warnings = append(rs.warnings, mf.Path+": no trailer: the replay was killed; its statements so far are counted")
+			fid.Interrupted = true
+			continue
+		}
+		rs.summary(mf.Path, mf.Summary, fid)
 	}
-	defer f.Close()
-	h := rr.Header()
-	rs.rtt = h.RTTUS
-	fid.TargetMaxConnections = max(fid.TargetMaxConnections, h.MaxConnections)
-	rs.clocks.add(path, h)
-	// Session ids are per workload, so shards never share one; the shard
-	// number keeps them apart all the same.
-	shard := uint64(fid.Shards) << 48
-	err = eachResult(ctx, rr, func(l *replay.ResultLine) { rs.line(l, shard, capt, queries, fid) })
-	if err != nil {
-		return err
-	}
-	fid.Speed = h.Speed
-	st, _ := time.Parse(time.RFC3339Nano, h.Started)
-	if fid.ReplayStart.IsZero() || st.Before(fid.ReplayStart) {
-		fid.ReplayStart = st
-	}
-	sum := rr.Summary()
-	if sum == nil {
-		rs.warnings = append(rs.warnings, path+": no trailer: the replay was killed; its statements so far are counted")
-		fid.Interrupted = true
-		return nil
-	}
-	rs.summary(path, sum, fid)
-	return nil
+	fid.ReplayStart, fid.ReplayEnd = m.Started, m.Finished
+	sum := &m.Summary
+	fid.Sync = syncFidelity(sum.Sync)
+	fid.Sessions += sum.Sessions
+	fid.RefusedConnections += sum.RefusedConnections
+	fid.Unnamed += sum.Unnamed
+	fid.Pipelined += sum.Pipelined
+	fid.Retyped += sum.Retyped
+	fid.Interrupted = fid.Interrupted || sum.Interrupted
+	fid.DurationS = max(fid.DurationS, sum.DurationS)
+	fid.Stalls = append(fid.Stalls, sum.Stalls...)
+	fid.LockWaits = append(fid.LockWaits, sum.LockWaits...)
+	rs.lateness.Merge(m.Lateness)
 }
 
 // line counts one result.
-func (rs *replays) line(l *replay.ResultLine, shard uint64, capt *capture, queries queryTable, fid *Fidelity) {
+func (rs *replays) line(l *replay.ResultLine, shard uint64, rtt int64, capt *capture, queries queryTable, fid *Fidelity) {
 	if l.StartUS > 0 {
 		rs.spans.add(shard|l.Session, l.StartUS, l.StartUS+l.LatUS)
 	}
@@ -102,7 +102,7 @@ func (rs *replays) line(l *replay.ResultLine, shard uint64, capt *capture, queri
 		return
 	}
 	s := queries.get(l.Fingerprint(), "")
-	lat := max(l.LatUS-rs.rtt, 1)
+	lat := max(l.LatUS-rtt, 1)
 	if s.cand == nil {
 		s.cand = newHist()
 	}
@@ -112,34 +112,14 @@ func (rs *replays) line(l *replay.ResultLine, shard uint64, capt *capture, queri
 	s.totalUS += lat
 }
 
-// summary merges one results file's trailer.
+// summary judges one results file's trailer: what it says of the
+// workload's coverage and of the schedule.
 func (rs *replays) summary(path string, sum *replay.Summary, fid *Fidelity) {
-	fin, _ := time.Parse(time.RFC3339Nano, sum.Finished)
-	if fin.After(fid.ReplayEnd) {
-		fid.ReplayEnd = fin
-	}
-	fid.Sessions += sum.Sessions
-	fid.RefusedConnections += sum.RefusedConnections
-	fid.Unnamed += sum.Unnamed
 	if sum.WorkloadError != "" {
 		fid.Incomplete = append(fid.Incomplete, fmt.Sprintf("%s: the replay could not read its workload to the end (%s): the statements after that were not replayed", path, sum.WorkloadError))
 	}
 	if sum.TargetUnreachableSince != "" {
 		fid.Incomplete = append(fid.Incomplete, fmt.Sprintf("%s: the target was unreachable from %s and the replay stopped there", path, sum.TargetUnreachableSince))
-	}
-	fid.Pipelined += sum.Pipelined
-	fid.Retyped += sum.Retyped
-	fid.Interrupted = fid.Interrupted || sum.Interrupted
-	fid.DurationS = max(fid.DurationS, sum.DurationS)
-	fid.Stalls = append(fid.Stalls, sum.Stalls...)
-	fid.LockWaits = append(fid.LockWaits, sum.LockWaits...)
-	addSync(fid, sum.Sync)
-	if enc, ok := sum.Histograms["lateness"]; ok {
-		if raw, err := base64.StdEncoding.DecodeString(enc); err == nil {
-			if hh, err := hdrhistogram.Decode(raw); err == nil {
-				rs.lateness.Merge(hh)
-			}
-		}
 	}
 	if sum.BehindSchedule {
 		fid.BehindSchedule = true
@@ -149,22 +129,4 @@ func (rs *replays) summary(path string, sum *replay.Summary, fid *Fidelity) {
 		fid.Diagnosis = append(fid.Diagnosis, sum.Diagnosis)
 	}
 	fid.LateShare = max(fid.LateShare, sum.LateOver100ms)
-}
-
-// eachResult calls each for every line of rr, to the end of the file; it
-// stops at the end of ctx or at a line it cannot read.
-func eachResult(ctx context.Context, rr *replay.ResultsReader, each func(*replay.ResultLine)) error {
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		l, err := rr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		each(l)
-	}
 }

@@ -1,8 +1,6 @@
 package compare
 
 import (
-	"sort"
-
 	"github.com/pgrehearse/pgrehearse/replay"
 )
 
@@ -27,27 +25,11 @@ type SyncFidelity struct {
 // OutOfOrder is how many statements went on without what they waited for.
 func (s *SyncFidelity) OutOfOrder() int64 { return s.TimedOut + s.Cycles }
 
-// addSync merges one results file's sync summary into fid.
-func addSync(fid *Fidelity, sum *replay.SyncSummary) {
+// syncFidelity is the shards' sync summaries, merged by replay.
+func syncFidelity(sum *replay.SyncSummary) *SyncFidelity {
 	if sum == nil {
-		return
+		return nil
 	}
-	f := fid.Sync
-	if f == nil {
-		f = &SyncFidelity{Mode: sum.Mode}
-		fid.Sync = f
-	}
-	if f.Mode != sum.Mode {
-		f.Mode = "mixed"
-	}
-	f.Waited += sum.Waited
-	f.WaitS += sum.WaitS
-	f.TimedOut += sum.TimedOut
-	f.Cycles += sum.Cycles
-	f.MaxWaitMS = max(f.MaxWaitMS, sum.MaxWaitMS)
-	f.Sessions = append(f.Sessions, sum.Sessions...)
-	sort.Slice(f.Sessions, func(i, j int) bool { return f.Sessions[i].WaitS > f.Sessions[j].WaitS })
-	if len(f.Sessions) > 10 {
-		f.Sessions = f.Sessions[:10]
-	}
+	f := SyncFidelity(*sum)
+	return &f
 }

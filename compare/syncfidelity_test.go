@@ -6,27 +6,17 @@ import (
 	"github.com/pgrehearse/pgrehearse/replay"
 )
 
-// TestAddSync: the shards' sync waits add up, and the sessions that
-// waited longest come first.
-func TestAddSync(t *testing.T) {
-	var fid Fidelity
-	addSync(&fid, nil)
-	if fid.Sync != nil {
-		t.Fatalf("no sync summary gave %+v", fid.Sync)
+// TestSyncFidelity: the shards' merged sync summary is the comparison's,
+// field for field; without one there is none.
+func TestSyncFidelity(t *testing.T) {
+	if f := syncFidelity(nil); f != nil {
+		t.Fatalf("no sync summary gave %+v", f)
 	}
-	addSync(&fid, &replay.SyncSummary{Mode: "objects", Waited: 10, WaitS: 1.5, TimedOut: 1, Cycles: 2, MaxWaitMS: 300,
-		Sessions: []replay.SessionSync{{Session: 1, WaitS: 1}, {Session: 2, WaitS: 0.5}}})
-	addSync(&fid, &replay.SyncSummary{Mode: "objects", Waited: 5, WaitS: 2, Cycles: 1, MaxWaitMS: 900,
-		Sessions: []replay.SessionSync{{Session: 7, WaitS: 2}}})
-	s := fid.Sync
-	if s.Mode != "objects" || s.Waited != 15 || s.WaitS != 3.5 || s.TimedOut != 1 || s.Cycles != 3 || s.OutOfOrder() != 4 || s.MaxWaitMS != 900 {
-		t.Errorf("merged %+v", s)
-	}
-	if len(s.Sessions) != 3 || s.Sessions[0].Session != 7 || s.Sessions[2].Session != 2 {
-		t.Errorf("sessions %+v", s.Sessions)
-	}
-	addSync(&fid, &replay.SyncSummary{Mode: "off"})
-	if fid.Sync.Mode != "mixed" {
-		t.Errorf("shards of two modes: %q", fid.Sync.Mode)
+	sum := &replay.SyncSummary{Mode: "objects", Waited: 15, WaitS: 3.5, TimedOut: 1, Cycles: 3, MaxWaitMS: 900,
+		Sessions: []replay.SessionSync{{Session: 7, WaitS: 2}, {Session: 1, WaitS: 1}}}
+	s := syncFidelity(sum)
+	if s.Mode != "objects" || s.Waited != 15 || s.WaitS != 3.5 || s.TimedOut != 1 || s.Cycles != 3 || s.OutOfOrder() != 4 || s.MaxWaitMS != 900 ||
+		len(s.Sessions) != 2 || s.Sessions[0].Session != 7 {
+		t.Errorf("sync fidelity %+v of %+v", s, sum)
 	}
 }

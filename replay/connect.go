@@ -219,10 +219,16 @@ func (rw *ResultsWriter) closeConnections(st *Stats) {
 	if !st.UnreachableSince.IsZero() {
 		s.TargetUnreachableSince = st.UnreachableSince.UTC().Format(time.RFC3339Nano)
 	}
+	s.setConnectionLimit(rw.maxConn)
+}
+
+// setConnectionLimit says in words that the target refused sessions, with
+// its max_connections (0: unknown), when it did.
+func (s *Summary) setConnectionLimit(maxConn int) {
 	if s.RefusedConnections > 0 {
 		limit := "its max_connections"
-		if rw.maxConn > 0 {
-			limit = fmt.Sprintf("max_connections = %d", rw.maxConn)
+		if maxConn > 0 {
+			limit = fmt.Sprintf("max_connections = %d", maxConn)
 		}
 		s.ConnectionLimit = fmt.Sprintf("too many connections (SQLSTATE 53300): the target, with %s, refused %d sessions (the replay held at most %d connections at once); their statements failed with 53300 until they could connect",
 			limit, s.RefusedConnections, s.PeakConnections)

@@ -195,8 +195,7 @@ var causes = [...]string{CauseTarget, CauseLock, CauseConnect, CauseReplayer, Ca
 func NewResultsWriter(w io.Writer, h ResultsHeader) (*ResultsWriter, error) {
 	h.Format, h.Version = "pgrehearse-results", ResultsVersion
 	rw := &ResultsWriter{bw: bufio.NewWriterSize(w, 256<<10),
-		lateness: hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3),
-		latency:  hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3), maxConn: h.MaxConnections}
+		lateness: newResultsHist(), latency: newResultsHist(), maxConn: h.MaxConnections}
 	b, err := json.Marshal(map[string]any{"header": h})
 	if err != nil {
 		return nil, err
@@ -419,19 +418,7 @@ func (rw *ResultsWriter) Close(st *Stats, interrupted bool) (*Summary, error) {
 	s.Finished = st.Finished.UTC().Format(time.RFC3339Nano)
 	s.Interrupted = interrupted
 	rw.closeConnections(st)
-	ms := func(us int64) float64 { return float64(us) / 1000 }
-	q := func(h *hdrhistogram.Histogram, p float64) float64 {
-		if h.TotalCount() == 0 {
-			return 0
-		}
-		return ms(h.ValueAtQuantile(p))
-	}
-	s.LatenessP50MS, s.LatenessP99MS = q(rw.lateness, 50), q(rw.lateness, 99)
-	s.LatencyP50MS, s.LatencyP95MS, s.LatencyP99MS = q(rw.latency, 50), q(rw.latency, 95), q(rw.latency, 99)
-	if rw.lateness.TotalCount() > 0 {
-		s.LatenessMaxMS = ms(rw.lateness.Max())
-		s.LateOver100ms = float64(rw.late100) / float64(rw.lateness.TotalCount())
-	}
+	s.setHistograms(rw.lateness, rw.latency, rw.late100)
 	s.PeakQueuedMB = float64(st.PeakQueuedBytes) / (1 << 20)
 	s.SpilledMB = float64(st.SpilledBytes) / (1 << 20)
 	s.Stalls, s.LockWaits = st.Stalls, st.LockWaits
@@ -449,15 +436,6 @@ func (rw *ResultsWriter) Close(st *Stats, interrupted bool) (*Summary, error) {
 		}
 	}
 	s.diagnose()
-	// The histograms travel in the trailer so compare can merge shards.
-	for name, h := range map[string]*hdrhistogram.Histogram{"lateness": rw.lateness, "latency": rw.latency} {
-		if enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
-			if s.Histograms == nil {
-				s.Histograms = map[string]string{}
-			}
-			s.Histograms[name] = base64.StdEncoding.EncodeToString(enc)
-		}
-	}
 	b, err := json.Marshal(map[string]any{"summary": s})
 	if err != nil {
 		return s, err
@@ -467,6 +445,42 @@ func (rw *ResultsWriter) Close(st *Stats, interrupted bool) (*Summary, error) {
 		rw.err = err
 	}
 	return s, rw.err
+}
+
+// setHistograms sets the figures read from the lateness and latency
+// histograms (µs; late100 of the lateness values are over 100 ms), and
+// puts the histograms in the trailer, where they let shards merge
+// exactly.
+func (s *Summary) setHistograms(lateness, latency *hdrhistogram.Histogram, late100 int64) {
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	q := func(h *hdrhistogram.Histogram, p float64) float64 {
+		if h.TotalCount() == 0 {
+			return 0
+		}
+		return ms(h.ValueAtQuantile(p))
+	}
+	s.LatenessP50MS, s.LatenessP99MS = q(lateness, 50), q(lateness, 99)
+	s.LatencyP50MS, s.LatencyP95MS, s.LatencyP99MS = q(latency, 50), q(latency, 95), q(latency, 99)
+	s.LatenessMaxMS, s.LateOver100ms = 0, 0
+	if lateness.TotalCount() > 0 {
+		s.LatenessMaxMS = ms(lateness.Max())
+		s.LateOver100ms = float64(late100) / float64(lateness.TotalCount())
+	}
+	s.Histograms = nil
+	for name, h := range map[string]*hdrhistogram.Histogram{"lateness": lateness, "latency": latency} {
+		if enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
+			if s.Histograms == nil {
+				s.Histograms = map[string]string{}
+			}
+			s.Histograms[name] = base64.StdEncoding.EncodeToString(enc)
+		}
+	}
+}
+
+// newResultsHist is a histogram of the results format: 1 µs to an hour,
+// three significant digits.
+func newResultsHist() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)
 }
 
 // BehindShare is the share of statements more than 100 ms late past which

@@ -206,7 +206,7 @@ func (in *input) openRaw(path string, opt *Options) (io.Reader, error) {
 		return nil, fmt.Errorf("%w: %s is bzip2-compressed: run bzip2 -dc %s | pgrehearse parse -", ErrUnrecognized, in.path, path)
 	case len(head) >= 6 && bytes.Equal(head[:6], []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
 		return nil, fmt.Errorf("%w: %s is xz-compressed: run xz -dc %s | pgrehearse parse -", ErrUnrecognized, in.path, path)
-	case len(head) >= 7 && string(head[:7]) == magic:
+	case IsWorkload(head):
 		return nil, fmt.Errorf("%w: %s is already a pgrehearse workload file: pass it to replay, or look inside with pgrehearse inspect", ErrUnrecognized, in.path)
 	}
 	return br, nil

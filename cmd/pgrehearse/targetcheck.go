@@ -182,7 +182,7 @@ func peekTrailer(ctx context.Context, path string) *parse.Summary {
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 256<<10)
-	if head, _ := br.Peek(7); string(head) != "PGRWKLD" {
+	if head, _ := br.Peek(16); !parse.IsWorkload(head) {
 		return nil
 	}
 	r, err := parse.NewReader(br)

@@ -125,6 +125,16 @@ func (c *capture) update(ev *parse.Event, queries queryTable, pending map[stmtKe
 	}
 }
 
+// qstat is one normalised query's figures on both sides.
+type qstat struct {
+	text       string
+	base, cand *hdrhistogram.Histogram
+	// server holds the candidate's server-side durations, from its log.
+	server  *hdrhistogram.Histogram
+	calls   int64
+	totalUS int64
+}
+
 // queryTable holds latency by normalised query.
 type queryTable map[fingerprint.ID]*qstat
 

@@ -57,6 +57,16 @@ func (t *errorTally) add(l *replay.ResultLine, prod string) {
 	}
 }
 
+// compareErrors sets the replay's errors beside production's: those of
+// the tally, and production's errors outside any session.
+func (c *Comparison) compareErrors(ctx context.Context, t *errorTally, capt *capture, queries queryTable, workload string) error {
+	if err := t.fill(ctx, c, queries, workload); err != nil {
+		return err
+	}
+	c.Errors.Outside = capt.outside
+	return nil
+}
+
 // fill writes the errors into the comparison, with query texts.
 func (t *errorTally) fill(ctx context.Context, c *Comparison, queries queryTable, workload string) error {
 	list := func(m map[errorKey]int64) []ErrorCount {

@@ -35,6 +35,18 @@ func (c *Comparison) Judge(gates []Gate) {
 	c.decide()
 }
 
+// DefaultGates are used when none are given. Gates on metrics no source
+// provides are left out rather than made inconclusive.
+var DefaultGates = []string{
+	"errors.new == 0",
+	"replay.lateness.p99 < 100ms",
+	"latency.p99 <= baseline * 1.25",
+	"cpu.p95 < 80",
+	"cpu.p95 <= baseline * 1.25",
+	"replica_lag.max < 1s",
+	"db_load.p95 <= baseline * 1.2",
+}
+
 // controlDefaultGates replace default gates when a control was replayed:
 // latency and CPU are judged against the control, which carried the same
 // replay, rather than against production.

@@ -157,3 +157,15 @@ func eachEvent(ctx context.Context, path string, each func(*parse.Event) bool) e
 	_, err = events(ctx, "workload "+path, bufio.NewReaderSize(f, 256<<10), each)
 	return err
 }
+
+func newHist() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 2)
+}
+
+func pcts(h *hdrhistogram.Histogram) *Pcts {
+	if h == nil || h.TotalCount() == 0 {
+		return nil
+	}
+	ms := func(q float64) float64 { return float64(h.ValueAtQuantile(q)) / 1000 }
+	return &Pcts{Count: h.TotalCount(), P50: ms(50), P95: ms(95), P99: ms(99)}
+}

@@ -30,6 +30,8 @@ type Reader struct {
 	frames  int64
 	keep    func(*Session) bool
 	pending []Event
+	// noSync: statements' sync lists are read past, not kept (SkipSync).
+	noSync bool
 	// fps fingerprints the statements of a version-1 file, which has none.
 	fps fingerprint.Cache
 }
@@ -125,6 +127,11 @@ func (r *Reader) Trailer() *Summary { return r.trailer }
 // returns false (a shard, a database). Statement indexes stay those of the
 // whole file. Skipped frames are not decoded past their session id.
 func (r *Reader) SetSessionFilter(keep func(*Session) bool) { r.keep = keep }
+
+// SkipSync makes the reader read past the statements' sync lists
+// (Event.Sync stays nil): a replay without --sync needs none of them, and
+// on a busy workload of autocommit writes they outweigh the statements.
+func (r *Reader) SkipSync() { r.noSync = true }
 
 // Close releases the decompressor.
 func (r *Reader) Close() {
@@ -405,7 +412,7 @@ func (r *Reader) decodeStatement(d *dec, size int) (*Event, error) {
 	ev.Continued = flags&stContinued != 0
 	r.readTx(d, ev, flags&stFingerprint != 0, flags&stVXID != 0, flags&stXID != 0)
 	if flags&stSync != 0 {
-		ev.Sync = d.readSync()
+		ev.Sync = d.readSync(!r.noSync)
 	}
 	return ev, nil
 }

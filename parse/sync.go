@@ -84,7 +84,9 @@ func appendSync(b []byte, s *Sync) []byte {
 	return appendRefs(b, s.AfterLocks)
 }
 
-func (d *dec) refs() []Ref {
+// refs reads a list of refs; with keep false it reads past them and
+// allocates nothing.
+func (d *dec) refs(keep bool) []Ref {
 	n := d.uv()
 	if n == 0 || d.bad {
 		return nil
@@ -93,9 +95,12 @@ func (d *dec) refs() []Ref {
 		d.bad = true
 		return nil
 	}
-	refs := make([]Ref, n)
-	for i := range refs {
-		r := &refs[i]
+	var refs []Ref
+	if keep {
+		refs = make([]Ref, n)
+	}
+	var r Ref
+	for i := range n {
 		r.Session = d.uv()
 		idx, back := d.uv(), d.uv()
 		if idx > 1<<40 || back > idx {
@@ -110,13 +115,17 @@ func (d *dec) refs() []Ref {
 		}
 		r.GapUS = int64(gap)
 		r.Sent = d.byte1()&1 != 0
+		if keep {
+			refs[i] = r
+		}
 	}
 	return refs
 }
 
-// readSync reads what appendSync wrote.
-func (d *dec) readSync() *Sync {
-	s := &Sync{AfterCommit: d.refs(), AfterObjects: d.refs(), AfterLocks: d.refs()}
+// readSync reads what appendSync wrote; with keep false it reads past it
+// and returns nil.
+func (d *dec) readSync(keep bool) *Sync {
+	s := &Sync{AfterCommit: d.refs(keep), AfterObjects: d.refs(keep), AfterLocks: d.refs(keep)}
 	if d.bad || s.empty() {
 		return nil
 	}

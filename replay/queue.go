@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/pgrehearse/pgrehearse/parse"
 )
@@ -46,11 +47,17 @@ type runningUnit struct {
 
 func newQueue() *queue { return &queue{wake: make(chan struct{}, 1)} }
 
+// refSize is what one parse.Ref takes in memory.
+const refSize = int64(unsafe.Sizeof(parse.Ref{}))
+
 // eventSize is about what an event holds in memory.
 func eventSize(ev *parse.Event) int64 {
 	n := int64(200 + len(ev.Text) + len(ev.Name))
 	for _, p := range ev.Params {
 		n += 24 + int64(len(p.Value))
+	}
+	if s := ev.Sync; s != nil {
+		n += 48 + refSize*int64(len(s.AfterCommit)+len(s.AfterObjects)+len(s.AfterLocks))
 	}
 	return n
 }

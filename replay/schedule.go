@@ -187,6 +187,11 @@ func newRunning(r *parse.Reader, ex Executor, opt Options, sink func(*Result)) *
 	}
 	rp.watch = newWatcher(rp)
 	rp.sync = newSyncer(opt, rp.speed, rp.warn, rp.watch)
+	if rp.sync.opt.Mode == SyncOff {
+		// Nothing waits for another session: the statements' sync lists
+		// would only take memory in the queues.
+		r.SkipSync()
+	}
 	return rp
 }
 

@@ -100,6 +100,7 @@ const (
 	spInferred
 	spPipelined
 	spContinued
+	spSync
 )
 
 func appendStr(b []byte, s string) []byte {
@@ -124,6 +125,9 @@ func encodeEvent(b []byte, ev *parse.Event) []byte {
 	}
 	if ev.Continued {
 		flags |= spContinued
+	}
+	if ev.Sync != nil {
+		flags |= spSync
 	}
 	b = binary.AppendUvarint(b, flags)
 	b = append(b, byte(ev.Kind), byte(ev.Protocol), byte(ev.Skip), byte(ev.Step))
@@ -154,7 +158,48 @@ func encodeEvent(b []byte, ev *parse.Event) []byte {
 		b = appendStr(b, ev.Err.SQLState)
 		b = appendStr(b, ev.Err.Message)
 	}
+	if ev.Sync != nil {
+		// A spilled statement keeps what it waits for under --sync.
+		for _, refs := range [][]parse.Ref{ev.Sync.AfterCommit, ev.Sync.AfterObjects, ev.Sync.AfterLocks} {
+			b = appendSpillRefs(b, refs)
+		}
+	}
 	return b
+}
+
+func appendSpillRefs(b []byte, refs []parse.Ref) []byte {
+	b = binary.AppendUvarint(b, uint64(len(refs)))
+	for _, r := range refs {
+		b = binary.AppendUvarint(b, r.Session)
+		b = binary.AppendVarint(b, int64(r.Index))
+		b = binary.AppendVarint(b, int64(r.From))
+		b = binary.AppendVarint(b, r.GapUS)
+		sent := byte(0)
+		if r.Sent {
+			sent = 1
+		}
+		b = append(b, sent)
+	}
+	return b
+}
+
+func (d *spillDec) refs() []parse.Ref {
+	n := d.uv()
+	if n == 0 || n > uint64(len(d.b)) {
+		d.bad = d.bad || n > uint64(len(d.b))
+		return nil
+	}
+	refs := make([]parse.Ref, n)
+	for i := range refs {
+		refs[i] = parse.Ref{Session: d.uv(), Index: int(d.sv()), From: int(d.sv()), GapUS: d.sv()}
+		if len(d.b) == 0 {
+			d.bad = true
+			return nil
+		}
+		refs[i].Sent = d.b[0] == 1
+		d.b = d.b[1:]
+	}
+	return refs
 }
 
 var errSpill = errors.New("damaged spill file")
@@ -232,6 +277,9 @@ func decodeEvent(b []byte) (*parse.Event, error) {
 	}
 	if flags&spErr != 0 {
 		ev.Err = &parse.StmtError{Severity: d.str(), SQLState: d.str(), Message: d.str(), Inferred: flags&spInferred != 0}
+	}
+	if flags&spSync != 0 {
+		ev.Sync = &parse.Sync{AfterCommit: d.refs(), AfterObjects: d.refs(), AfterLocks: d.refs()}
 	}
 	if d.bad {
 		return nil, errSpill

@@ -34,9 +34,39 @@ func randomEvent(rng *rand.Rand, s *parse.Session) *parse.Event {
 		}
 	}
 	if rng.IntN(2) == 0 {
+		refs := func() []parse.Ref {
+			var rs []parse.Ref
+			for range rng.IntN(4) {
+				rs = append(rs, parse.Ref{Session: rng.Uint64(), Index: rng.IntN(1 << 30), From: rng.IntN(1 << 30), GapUS: rng.Int64N(1 << 40), Sent: rng.IntN(2) == 0})
+			}
+			return rs
+		}
+		ev.Sync = &parse.Sync{AfterCommit: refs(), AfterObjects: refs(), AfterLocks: refs()}
+	}
+	if rng.IntN(2) == 0 {
 		ev.Err = &parse.StmtError{Severity: "ERROR", SQLState: str(), Message: str(), Inferred: rng.IntN(2) == 0}
 	}
 	return ev
+}
+
+// TestSpillKeepsEveryField: the random events of the round trip set every
+// field of parse.Event, so a field added later and left out of the spill
+// encoding fails TestSpillRoundTrip instead of going missing.
+func TestSpillKeepsEveryField(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	typ := reflect.TypeOf(parse.Event{})
+	set := make([]bool, typ.NumField())
+	for range 200 {
+		v := reflect.ValueOf(*randomEvent(rng, &parse.Session{ID: 1}))
+		for i := range set {
+			set[i] = set[i] || !v.Field(i).IsZero()
+		}
+	}
+	for i, ok := range set {
+		if !ok {
+			t.Errorf("randomEvent never sets parse.Event.%s: add it to the spill encoding and to randomEvent", typ.Field(i).Name)
+		}
+	}
 }
 
 // TestSpillRoundTrip: a stalled session's backlog reads back from its

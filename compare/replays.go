@@ -55,12 +55,13 @@ func (rs *replays) readOne(ctx context.Context, path string, capt *capture, quer
 	if err != nil {
 		return err
 	}
+	sum := rr.Summary()
+	fid.LostToOutage += rs.errors.endFile(sum != nil && sum.TargetUnreachableSince != "")
 	fid.Speed = h.Speed
 	st, _ := time.Parse(time.RFC3339Nano, h.Started)
 	if fid.ReplayStart.IsZero() || st.Before(fid.ReplayStart) {
 		fid.ReplayStart = st
 	}
-	sum := rr.Summary()
 	if sum == nil {
 		rs.warnings = append(rs.warnings, path+": no trailer: the replay was killed; its statements so far are counted")
 		fid.Interrupted = true
@@ -88,7 +89,7 @@ func (rs *replays) line(l *replay.ResultLine, shard uint64, capt *capture, queri
 		return
 	}
 	prod := capt.prod[stmtKey{l.Session, int32(l.Index), l.Kind == "e"}]
-	rs.errors.add(l, prod)
+	rs.errors.add(l, prod, shard|l.Session)
 	if l.Kind == "e" {
 		// A production error raised again is not a statement of the
 		// workload: it has no latency to compare.
@@ -124,8 +125,11 @@ func (rs *replays) summary(path string, sum *replay.Summary, fid *Fidelity) {
 	if sum.WorkloadError != "" {
 		fid.Incomplete = append(fid.Incomplete, fmt.Sprintf("%s: the replay could not read its workload to the end (%s): the statements after that were not replayed", path, sum.WorkloadError))
 	}
-	if sum.TargetUnreachableSince != "" {
-		fid.Incomplete = append(fid.Incomplete, fmt.Sprintf("%s: the target was unreachable from %s and the replay stopped there", path, sum.TargetUnreachableSince))
+	if since := sum.TargetUnreachableSince; since != "" {
+		fid.Incomplete = append(fid.Incomplete, fmt.Sprintf("%s: the target was unreachable from %s and the replay stopped there", path, since))
+		if fid.TargetUnreachableSince == "" || earlier(since, fid.TargetUnreachableSince) {
+			fid.TargetUnreachableSince = since
+		}
 	}
 	fid.Pipelined += sum.Pipelined
 	fid.Retyped += sum.Retyped
@@ -167,4 +171,15 @@ func eachResult(ctx context.Context, rr *replay.ResultsReader, each func(*replay
 		}
 		each(l)
 	}
+}
+
+// earlier reports whether RFC 3339 time a is before b (a is kept when b
+// can not be read).
+func earlier(a, b string) bool {
+	ta, err := time.Parse(time.RFC3339Nano, a)
+	if err != nil {
+		return false
+	}
+	tb, err := time.Parse(time.RFC3339Nano, b)
+	return err != nil || ta.Before(tb)
 }

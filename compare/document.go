@@ -122,6 +122,15 @@ type Fidelity struct {
 	// max_connections, when the replay asked.
 	RefusedConnections   int64 `json:"refused_connections,omitempty"`
 	TargetMaxConnections int   `json:"target_max_connections,omitempty"`
+	// TargetUnreachableSince is when the target was lost, for a replay
+	// that stopped because no connection could be made for
+	// --unreachable-after (the earliest over the shards; RFC 3339, ""
+	// otherwise). LostToOutage counts the statements (and production
+	// errors raised again) that failed for want of a connection after
+	// their session's last answer from it: neither errors of the
+	// candidate nor latencies.
+	TargetUnreachableSince string `json:"target_unreachable_since,omitempty"`
+	LostToOutage           int64  `json:"lost_to_outage,omitempty"`
 	// Unnamed counts named prepared statements the replay sent as
 	// unnamed ones (replay --unnamed, through a transaction pooler): a
 	// protocol change, each planned afresh.
@@ -202,6 +211,11 @@ type Errors struct {
 	// Outside counts production errors in no session (failed logins):
 	// there is nothing to replay them in.
 	Outside int64 `json:"outside_sessions,omitempty"`
+	// LostToOutage lists, by SQLSTATE and query, the statements that
+	// failed for want of a connection after the target was lost (a
+	// replay stopped by --unreachable-after): the outage's, counted in
+	// fidelity.lost_to_outage, not in new, total or missing.
+	LostToOutage []ErrorCount `json:"lost_to_outage,omitempty"`
 }
 
 // ErrorCount is how often one query failed with one SQLSTATE.

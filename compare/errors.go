@@ -14,6 +14,15 @@ import (
 // statement, which compare reads from the workload (late news included):
 // a statement that failed here but not there is new, one that failed
 // there but not here is missing, and both are divergences.
+//
+// A replay that stopped because the target stayed unreachable ends, in
+// each session, with statements that failed for want of a connection
+// (replay.LostConnection: none could be made, it broke, the server shut
+// down). Those after the session's last answer from the target are lost
+// to the outage: counted apart, never as the candidate's errors. A
+// session's failures of that kind are held until the file says which
+// they are: a later answer in the session makes them errors like any
+// other, and so does a replay that did not stop for the target.
 
 type errorKey struct{ state, fp, reason string }
 
@@ -25,15 +34,77 @@ type errorTally struct {
 	showParams bool
 	examples   map[errorKey]*Example
 	wanted     map[stmtKey]*Example
+	// pending holds each session's failures for want of a connection
+	// since its last answer, in the file being read; lost counts those
+	// lost to the outage that stopped a replay.
+	pending map[uint64][]pendingResult
+	lost    map[errorKey]int64
+}
+
+// pendingResult is a result line held back, with production's SQLSTATE.
+type pendingResult struct {
+	l    replay.ResultLine
+	prod string
 }
 
 func newErrorTally(showParams bool) *errorTally {
 	return &errorTally{newErrs: map[errorKey]int64{}, both: map[errorKey]int64{}, missing: map[errorKey]int64{},
-		showParams: showParams, examples: map[errorKey]*Example{}, wanted: map[stmtKey]*Example{}}
+		showParams: showParams, examples: map[errorKey]*Example{}, wanted: map[stmtKey]*Example{},
+		pending: map[uint64][]pendingResult{}, lost: map[errorKey]int64{}}
 }
 
-// add counts one result line; prod is production's SQLSTATE there.
-func (t *errorTally) add(l *replay.ResultLine, prod string) {
+// add takes one result line of session sess (unique across the files);
+// prod is production's SQLSTATE there.
+func (t *errorTally) add(l *replay.ResultLine, prod string, sess uint64) {
+	switch {
+	case l.Skipped != "":
+		// Not sent: it says nothing of the connection.
+	case replay.LostConnection(l.SQLState):
+		t.pending[sess] = append(t.pending[sess], pendingResult{*l, prod})
+		return
+	default:
+		// The target answered the session: what failed before was not
+		// the outage that ended the replay.
+		t.settle(sess)
+	}
+	t.count(l, prod)
+}
+
+// settle counts a session's held failures as errors.
+func (t *errorTally) settle(sess uint64) {
+	for i := range t.pending[sess] {
+		p := &t.pending[sess][i]
+		t.count(&p.l, p.prod)
+	}
+	delete(t.pending, sess)
+}
+
+// endFile decides the failures still held at the end of a results file
+// (the sessions of shard, the file's index in the top 16 bits):
+// lost to the outage when the replay stopped because the target stayed
+// unreachable, errors otherwise. It returns how many were lost.
+func (t *errorTally) endFile(shard uint64, targetLost bool) int64 {
+	var n int64
+	for sess, ps := range t.pending {
+		if sess>>48 != shard>>48 {
+			// Another file's session.
+			continue
+		}
+		if !targetLost {
+			t.settle(sess)
+			continue
+		}
+		for _, p := range ps {
+			t.lost[errorKey{p.l.SQLState, p.l.FP, ""}]++
+			n++
+		}
+		delete(t.pending, sess)
+	}
+	return n
+}
+
+// count counts one result line; prod is production's SQLSTATE there.
+func (t *errorTally) count(l *replay.ResultLine, prod string) {
 	got := l.SQLState
 	sent := l.Skipped == ""
 	switch replay.MatchError(prod, got, sent) {
@@ -85,7 +156,7 @@ func (t *errorTally) fill(ctx context.Context, c *Comparison, queries queryTable
 		return out
 	}
 	e := &c.Errors
-	e.New, e.Both, e.Missing = list(t.newErrs), list(t.both), list(t.missing)
+	e.New, e.Both, e.Missing, e.LostToOutage = list(t.newErrs), list(t.both), list(t.missing), list(t.lost)
 	e.Reproduced, e.StandIns = t.reproduced, t.standIns
 	if len(t.wanted) > 0 {
 		if err := fillExamples(ctx, workload, t.wanted); err != nil {

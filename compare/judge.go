@@ -187,8 +187,9 @@ func statOf(st *metrics.Stats, a *metrics.Aligned, stat string) *float64 {
 	return &v
 }
 
-// decide sets the verdict: a failed gate is NO-GO; otherwise a replay
-// that fell behind, or a gate that could not be evaluated, is
+// decide sets the verdict: a failed gate is NO-GO (with a lost target,
+// only one on the errors: outage.go); otherwise a replay that fell
+// behind, lost its target, or a gate that could not be evaluated, is
 // INCONCLUSIVE; only then GO.
 func (c *Comparison) decide() {
 	if c.connectionsVerdict() {
@@ -199,6 +200,14 @@ func (c *Comparison) decide() {
 	for _, g := range c.Gates {
 		if g.Status == Fail {
 			failed = append(failed, g)
+		}
+	}
+	lost := c.Fidelity.TargetUnreachableSince != ""
+	if lost {
+		var across []GateResult
+		if failed, across = splitOutage(failed); len(failed) == 0 {
+			c.targetLostVerdict(across)
+			return
 		}
 	}
 	if len(failed) > 0 {
@@ -215,6 +224,9 @@ func (c *Comparison) decide() {
 				seen[next] = true
 				v.Next = append(v.Next, next)
 			}
+		}
+		if lost {
+			v.Next = append(v.Next, c.targetLost()+": "+outageNext)
 		}
 		return
 	}

@@ -3,6 +3,7 @@ package compare
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
@@ -41,7 +42,8 @@ func readReplays(ctx context.Context, in Input, capt *capture, queries queryTabl
 // merged takes the figures of the merged results, and judges each file's
 // trailer.
 func (rs *replays) merged(m *replay.Merged, fid *Fidelity) {
-	for _, mf := range m.Files {
+	for i, mf := range m.Files {
+		fid.LostToOutage += rs.errors.endFile(uint64(i)<<48, mf.Summary != nil && mf.Summary.TargetUnreachableSince != "")
 		h := mf.Header
 		rs.rtt = h.RTTUS
 		fid.TargetMaxConnections = max(fid.TargetMaxConnections, h.MaxConnections)
@@ -88,7 +90,7 @@ func (rs *replays) line(l *replay.ResultLine, shard uint64, rtt int64, capt *cap
 		return
 	}
 	prod := capt.prod[stmtKey{l.Session, int32(l.Index), l.Kind == "e"}]
-	rs.errors.add(l, prod)
+	rs.errors.add(l, prod, shard|l.Session)
 	if l.Kind == "e" {
 		// A production error raised again is not a statement of the
 		// workload: it has no latency to compare.
@@ -118,8 +120,11 @@ func (rs *replays) summary(path string, sum *replay.Summary, fid *Fidelity) {
 	if sum.WorkloadError != "" {
 		fid.Incomplete = append(fid.Incomplete, fmt.Sprintf("%s: the replay could not read its workload to the end (%s): the statements after that were not replayed", path, sum.WorkloadError))
 	}
-	if sum.TargetUnreachableSince != "" {
-		fid.Incomplete = append(fid.Incomplete, fmt.Sprintf("%s: the target was unreachable from %s and the replay stopped there", path, sum.TargetUnreachableSince))
+	if since := sum.TargetUnreachableSince; since != "" {
+		fid.Incomplete = append(fid.Incomplete, fmt.Sprintf("%s: the target was unreachable from %s and the replay stopped there", path, since))
+		if fid.TargetUnreachableSince == "" || earlier(since, fid.TargetUnreachableSince) {
+			fid.TargetUnreachableSince = since
+		}
 	}
 	if sum.BehindSchedule {
 		fid.BehindSchedule = true
@@ -129,4 +134,15 @@ func (rs *replays) summary(path string, sum *replay.Summary, fid *Fidelity) {
 		fid.Diagnosis = append(fid.Diagnosis, sum.Diagnosis)
 	}
 	fid.LateShare = max(fid.LateShare, sum.LateOver100ms)
+}
+
+// earlier reports whether RFC 3339 time a is before b (a is kept when b
+// can not be read).
+func earlier(a, b string) bool {
+	ta, err := time.Parse(time.RFC3339Nano, a)
+	if err != nil {
+		return false
+	}
+	tb, err := time.Parse(time.RFC3339Nano, b)
+	return err != nil || ta.Before(tb)
 }

@@ -51,3 +51,19 @@ func MissingReason(production, got, skipReason string) string {
 	}
 	return ""
 }
+
+// LostConnection reports whether a result's SQLSTATE says the statement
+// failed for want of a connection rather than on the target: none could
+// be made or it broke ("connection"), a connection exception (class 08),
+// or the server shutting down or starting up (57P01, 57P02, 57P03).
+func LostConnection(state string) bool {
+	switch {
+	case state == "connection", len(state) == 5 && state[:2] == "08":
+		return true
+	}
+	switch state {
+	case "57P01", "57P02", "57P03":
+		return true
+	}
+	return false
+}

@@ -173,7 +173,9 @@ type ResultsWriter struct {
 	mu  sync.Mutex
 	bw  *bufio.Writer
 	buf []byte
-	err error
+	// err is the first write error; failed is closed when it happens.
+	err    error
+	failed chan struct{}
 
 	// Mergeable histograms in microseconds (1 µs to 1 hour, 3 digits):
 	// memory stays flat however many statements run, and shards merge.
@@ -191,18 +193,44 @@ type ResultsWriter struct {
 
 var causes = [...]string{CauseTarget, CauseLock, CauseConnect, CauseReplayer, CauseSync}
 
-// NewResultsWriter writes the header to w.
+// NewResultsWriter writes the header to w, at once: a file that can not
+// be written (a full disk) is found before the replay sends a statement.
+// A write error is a *WriteError.
 func NewResultsWriter(w io.Writer, h ResultsHeader) (*ResultsWriter, error) {
 	h.Format, h.Version = "pgrehearse-results", ResultsVersion
-	rw := &ResultsWriter{bw: bufio.NewWriterSize(w, 256<<10),
+	rw := &ResultsWriter{bw: bufio.NewWriterSize(w, 256<<10), failed: make(chan struct{}),
 		lateness: newResultsHist(), latency: newResultsHist(), maxConn: h.MaxConnections}
 	b, err := json.Marshal(map[string]any{"header": h})
 	if err != nil {
 		return nil, err
 	}
 	rw.bw.Write(append(b, '\n'))
+	rw.flushed = time.Now()
+	if err := rw.bw.Flush(); err != nil {
+		return nil, &WriteError{Err: err}
+	}
 	return rw, nil
 }
+
+// WriteError is the error of writing results: Err is the writer's (a
+// full disk is syscall.ENOSPC).
+type WriteError struct{ Err error }
+
+func (e *WriteError) Error() string { return "write the results: " + e.Err.Error() }
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// fail keeps the first write error and says so to Failed. rw.mu is held.
+func (rw *ResultsWriter) fail(err error) {
+	if err == nil || rw.err != nil {
+		return
+	}
+	rw.err = &WriteError{Err: err}
+	close(rw.failed)
+}
+
+// Failed is closed at the first write error (Err returns it), so that
+// the replay can be stopped then, not a second later.
+func (rw *ResultsWriter) Failed() <-chan struct{} { return rw.failed }
 
 // Add records one result.
 func (rw *ResultsWriter) Add(r *Result) {
@@ -210,8 +238,8 @@ func (rw *ResultsWriter) Add(r *Result) {
 	defer rw.mu.Unlock()
 	rw.buf = appendResult(rw.buf[:0], r)
 	rw.count(r)
-	if _, err := rw.bw.Write(rw.buf); err != nil && rw.err == nil {
-		rw.err = err
+	if _, err := rw.bw.Write(rw.buf); err != nil {
+		rw.fail(err)
 	}
 	// Looking at the clock every 64 results is enough to flush about
 	// every second.
@@ -219,8 +247,8 @@ func (rw *ResultsWriter) Add(r *Result) {
 	if rw.lines&63 == 0 {
 		if now := time.Now(); now.Sub(rw.flushed) >= time.Second {
 			rw.flushed = now
-			if err := rw.bw.Flush(); err != nil && rw.err == nil {
-				rw.err = err
+			if err := rw.bw.Flush(); err != nil {
+				rw.fail(err)
 			}
 		}
 	}
@@ -441,9 +469,7 @@ func (rw *ResultsWriter) Close(st *Stats, interrupted bool) (*Summary, error) {
 		return s, err
 	}
 	rw.bw.Write(append(b, '\n'))
-	if err := rw.bw.Flush(); err != nil && rw.err == nil {
-		rw.err = err
-	}
+	rw.fail(rw.bw.Flush())
 	return s, rw.err
 }
 

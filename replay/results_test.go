@@ -232,3 +232,17 @@ func TestResultsRoundTrip(t *testing.T) {
 		t.Error("IsResults")
 	}
 }
+
+// TestLostConnection: the SQLSTATEs of a statement that failed for want
+// of a connection, and not others (a refused login, the connection limit,
+// a cancel, a query's own error).
+func TestLostConnection(t *testing.T) {
+	for state, want := range map[string]bool{
+		"connection": true, "08006": true, "08001": true, "57P01": true, "57P02": true, "57P03": true,
+		"": false, "53300": false, "28P01": false, "57014": false, "42P01": false, "08": false, "57P04": false,
+	} {
+		if got := LostConnection(state); got != want {
+			t.Errorf("LostConnection(%q) = %v", state, got)
+		}
+	}
+}

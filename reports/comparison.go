@@ -221,6 +221,10 @@ func errorsSection(c *compare.Comparison) section {
 	if len(c.Errors.Both) > 0 {
 		errs.tables = append(errs.tables, errorTable("Failed in production too", c.Errors.Both))
 	}
+	if len(c.Errors.LostToOutage) > 0 {
+		errs.lines = append(errs.lines, fmt.Sprintf("%s statements failed for want of a connection after the target was lost: the outage's, not the candidate's; they are left out of the errors above and of the gates.", num(c.Fidelity.LostToOutage)))
+		errs.tables = append(errs.tables, errorTable("Lost to the outage", c.Errors.LostToOutage))
+	}
 	if c.Errors.Outside > 0 {
 		errs.notes = append(errs.notes, fmt.Sprintf("%s production errors belong to no session (failed logins) and are not replayed.", num(c.Errors.Outside)))
 	}

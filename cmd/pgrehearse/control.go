@@ -202,7 +202,7 @@ type controlReplay struct {
 // executor and sink the replay runs with; ctlEx is the control's.
 func (cf *controlFlags) start(ctx context.Context, env *environment, hdr replay.ResultsHeader, ex, ctlEx *replay.PGExecutor, sink func(*replay.Result)) (*controlReplay, replay.Executor, func(*replay.Result), error) {
 	f, closeOut := createStream(cf.output, env.stdout)
-	rw, err := replay.NewResultsWriter(f, hdr)
+	rw, err := newResultsWriter(f, closeOut, hdr, cf.output, "--control-output")
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -232,7 +232,7 @@ func (cr *controlReplay) finish(st *replay.Stats, interrupted bool) (*replay.Sum
 		err = cerr
 	}
 	if err != nil {
-		return sum, fmt.Errorf("replay: write the control's results to %s: %w", cr.cf.output, err)
+		return sum, &resultsWriteError{path: cr.cf.output, flag: "--control-output", err: err}
 	}
 	return sum, nil
 }
@@ -281,14 +281,15 @@ func (cf *controlFlags) replayAfter(ctx context.Context, env *environment, a aft
 	a.opts.Live = live
 	stopProgress, warn := replayProgress(env, &replay.Monitor{Results: cr.rw, Live: live, Speed: a.speed, Started: time.Now()}, a.quiet)
 	a.opts.Warn = warn
-	rctx, stopWatch := watchResults(ctx, cr.rw, cf.output, warn)
+	rctx, stopWatch := watchResults(ctx, cr.rw, cf.output, "--control-output", warn)
 	st, runErr := replay.Run(rctx, r, exec, a.opts, sink)
 	writeErr := stopWatch()
 	stopProgress()
 	interrupted := errors.Is(runErr, context.Canceled) || ctx.Err() != nil || writeErr != nil
 	sum, err := cr.finish(st, interrupted)
 	if err = cmp.Or(writeErr, err); err != nil {
-		return err
+		printControlSummary(env, sum, cf.output)
+		return stoppedByWrite(err, cf.output, "--control-output")
 	}
 	printControlSummary(env, sum, cf.output)
 	return runErr

@@ -10,8 +10,8 @@ import "github.com/pgrehearse/pgrehearse/compare"
 //	    transaction pooler without --unnamed, results of another workload)
 //	3   a launch gate failed: NO-GO
 //	4   inconclusive: a gate could not be evaluated, or the replay fell
-//	    behind, was interrupted or refused connections, or does not cover
-//	    the workload
+//	    behind, was interrupted, refused connections, lost its target
+//	    (--unreachable-after), or does not cover the workload
 //	130 interrupted (Ctrl-C, SIGTERM)
 const (
 	exitOK           = 0

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/pgrehearse/pgrehearse/internal/dsn"
 	"github.com/pgrehearse/pgrehearse/parse"
@@ -72,7 +71,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	hdr := rf.header(pf.safe, workload, r.Header(), ti)
 	hdr.Clock = pf.clock
 	hdr.ControlMode, hdr.Checksums, hdr.Collation = ctl.mode(), ctl.checksums, ctl.collation
-	rw, err := replay.NewResultsWriter(f, hdr)
+	rw, err := newResultsWriter(f, closeOut, hdr, rf.out, "-o")
 	if err != nil {
 		return err
 	}
@@ -102,10 +101,10 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	}
 	stopProgress, warn := replayProgress(env, mon, rf.quiet)
 	opts := rf.options(live, warn, ti, peak)
-	rctx, stopWatch := watchResults(ctx, rw, rf.out, warn)
+	rctx, stopWatch := watchResults(ctx, rw, rf.out, "-o", warn)
 	stopCtlWatch := func() error { return nil }
 	if ctlRun != nil {
-		rctx, stopCtlWatch = watchResults(rctx, ctlRun.rw, ctl.output, warn)
+		rctx, stopCtlWatch = watchResults(rctx, ctlRun.rw, ctl.output, "--control-output", warn)
 	}
 	st, runErr := replay.Run(rctx, r, exec, opts, sink)
 	// Asked before the watches stop, which ends rctx in every case.
@@ -239,7 +238,7 @@ func (rf *replayFlags) options(live *replay.Live, warn func(string), ti *targetI
 func (rf *replayFlags) finish(env *environment, sum *replay.Summary, writeErr, runErr error) error {
 	if writeErr != nil {
 		printSummary(env, sum, rf.out, rf.speed)
-		return fmt.Errorf("replay: write the results to %s: %w (the replay was stopped; the file holds the results written before; free space on its disk or write elsewhere with -o)", rf.out, writeErr)
+		return stoppedByWrite(writeErr, rf.out, "-o")
 	}
 	if rf.jsonOut {
 		enc := json.NewEncoder(env.stdout)
@@ -327,37 +326,5 @@ func printSummary(env *environment, sum *replay.Summary, out string, speed float
 	fmt.Fprintf(env.stderr, "took %.1f s for %.1f s of workload at speed %g; replayer CPU %.1f s\n", sum.DurationS, sum.ScheduledS, speed, sum.ReplayerCPUS)
 	if y := sum.Sync; y != nil && y.Mode != string(replay.SyncOff) {
 		fmt.Fprintf(env.stderr, "sync %s: %d statements waited for other sessions, %.1f s in all (longest %.0f ms); %d went on at the bound\n", y.Mode, y.Waited, y.WaitS, y.MaxWaitMS, y.TimedOut)
-	}
-}
-
-// watchResults stops the replay as soon as its results can no longer be
-// written (a full disk), and says so then, not at the end: a replay
-// whose results are lost would load the target for nothing. stop returns
-// the write error, if any.
-func watchResults(ctx context.Context, rw *replay.ResultsWriter, out string, warn func(string)) (context.Context, func() error) {
-	rctx, cancel := context.WithCancelCause(ctx)
-	done := make(chan struct{})
-	var g errgroup.Group
-	g.Go(func() error {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return nil
-			case <-t.C:
-				if err := rw.Err(); err != nil {
-					warn(fmt.Sprintf("writing the results to %s failed: %v; stopping the replay", out, err))
-					cancel(err)
-					return err
-				}
-			}
-		}
-	})
-	return rctx, func() error {
-		close(done)
-		err := g.Wait()
-		cancel(nil)
-		return err
 	}
 }

@@ -2,17 +2,24 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/pgrehearse/pgrehearse/internal/corpus"
 	"github.com/pgrehearse/pgrehearse/internal/pgtest"
+	"github.com/pgrehearse/pgrehearse/replay"
 )
 
 // corpusHead returns the first n lines of a corpus log, decompressed.
@@ -285,5 +292,127 @@ func TestReportRefusesDamagedComparison(t *testing.T) {
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("%s: a report was written", name)
 		}
+	}
+}
+
+// TestReplayDiskFull: a replay whose results can not be written at all
+// (-o on a full disk) stops at the first write, its header, before a
+// statement reaches the target: exit 1, saying that the disk is full,
+// which file, and what to do.
+func TestReplayDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	cl := pgtest.StartCluster(t)
+	ctx := context.Background()
+	c, err := pgconn.Connect(ctx, cl.DSN("postgres", "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "CREATE TABLE disk_full_probe (n int)").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	w := sessionsLog(t, dir, 4, func(s int, at func(int, string)) {
+		for ms := 100; ms < 3000; ms += 100 {
+			at(ms+s, fmt.Sprintf("LOG:  statement: INSERT INTO disk_full_probe VALUES (%d)", ms))
+		}
+		at(3000+s, "LOG:  disconnection: session time: 0:00:03.000")
+	})
+	start := time.Now()
+	code, _, stderr := run(t, nil, "replay", "-q", "--target", cl.DSN("postgres", "postgres"), "-o", "/dev/full", w)
+	took := time.Since(start)
+	want := "the disk is full: the results could not be written to /dev/full (write /dev/full: no space left on device); no statement was replayed. Free space on the disk of /dev/full, or write the results elsewhere with -o, then replay again"
+	if code != exitError || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, want 1 saying %q:\n%s", code, want, stderr)
+	}
+	if took > 2*time.Second {
+		t.Errorf("the replay went on for %v", took)
+	}
+	res, err := c.Exec(ctx, "SELECT count(*) FROM disk_full_probe").ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := string(res[0].Rows[0][0]); n != "0" {
+		t.Errorf("%s statements reached the target although their results could not be written", n)
+	}
+}
+
+// fullAfter is a disk that fills after n bytes: every write from then on
+// fails with ENOSPC; failedAt is when the first did.
+type fullAfter struct {
+	mu       sync.Mutex
+	n        int
+	failedAt time.Time
+}
+
+func (f *fullAfter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(p) <= f.n {
+		f.n -= len(p)
+		return len(p), nil
+	}
+	if f.failedAt.IsZero() {
+		f.failedAt = time.Now()
+	}
+	k := f.n
+	f.n = 0
+	return k, &os.PathError{Op: "write", Path: "results.jsonl", Err: syscall.ENOSPC}
+}
+
+// TestReplayStopsAtFirstFailedWrite: a disk that fills during the replay
+// stops it as soon as a write of the results fails, not a second later;
+// the summary is printed, and the message says the disk is full, what
+// the file holds and what to do.
+func TestReplayStopsAtFirstFailedWrite(t *testing.T) {
+	dir := t.TempDir()
+	w := sessionsLog(t, dir, 4, workUntil(8000))
+	ctx := context.Background()
+	r, closeIn, err := openWorkload(ctx, &environment{}, w, &logFlags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeIn()
+	disk := &fullAfter{n: 2048}
+	rw, err := replay.NewResultsWriter(disk, replay.ResultsHeader{Target: "test", Speed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warned []string
+	rctx, stop := watchResults(ctx, rw, "results.jsonl", "-o", func(msg string) { warned = append(warned, msg) })
+	cfg, err := pgconn.ParseConfig(pgtest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := &replay.PGExecutor{Config: cfg}
+	st, _ := replay.Run(rctx, r, ex, replay.Options{Speed: 1}, rw.Add)
+	ended := time.Now()
+	writeErr := stop()
+	ex.Close(ctx)
+	sum, _ := rw.Close(st, true)
+	disk.mu.Lock()
+	failedAt := disk.failedAt
+	disk.mu.Unlock()
+	if failedAt.IsZero() || writeErr == nil {
+		t.Fatalf("no write failed (err %v): the test tests nothing", writeErr)
+	}
+	if lag := ended.Sub(failedAt); lag > 500*time.Millisecond {
+		t.Errorf("the replay went on for %v after the first failed write", lag)
+	}
+	var stderr bytes.Buffer
+	rf := &replayFlags{out: "results.jsonl", speed: 1}
+	msg := rf.finish(&environment{stderr: &stderr}, sum, writeErr, nil).Error()
+	if !strings.Contains(stderr.String(), fmt.Sprintf("replayed %d of %d statements", sum.Replayed, sum.Statements)) || sum.Statements == 0 {
+		t.Errorf("no summary:\n%s", stderr.String())
+	}
+	for _, want := range []string{
+		"replay: the disk is full: the results could not be written to results.jsonl (write results.jsonl: no space left on device); the replay was stopped then",
+		"Free space on the disk of results.jsonl, or write the results elsewhere with -o, then replay again",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %q", msg, want)
+		}
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "the disk is full") || !strings.HasSuffix(warned[0], "; stopping the replay") {
+		t.Errorf("warnings: %q", warned)
 	}
 }

@@ -3,14 +3,9 @@ package drivers
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
-
-	"github.com/pgrehearse/pgrehearse/internal/pgtest"
 )
-
-func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
 
 // TestMissingDriverNamesThePackage: a scenario whose driver is missing
 // fails with the package to install, not a skip.

@@ -156,6 +156,9 @@ func TestKilledWriterSalvaged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A killed process takes its uploader with it; the test stops it once
+	// it is done, so that it leaves no goroutine behind.
+	defer w.Abort()
 	write(t, w, all)
 	// Wait for the uploader the way a killed process does not: only so
 	// that the test knows both parts arrived.

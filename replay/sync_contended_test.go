@@ -179,6 +179,14 @@ func checkSyncFigures(t *testing.T, name string, mode SyncMode, speed float64, p
 	if mode != SyncObjects {
 		return
 	}
+	if os.Getenv(syncRunsEnv) == "" {
+		// Two runs beside the other packages' tests on a shared machine
+		// measure the machine: the capture's own waits, made on it, were
+		// 0.004 to 0.12 ms a statement from one run to the next. The
+		// lock-wait claim is the full measurement's
+		// (scripts/sync-fidelity.sh), which sets the runs.
+		return
+	}
 	// A replay that fell behind says so, and compare calls nothing on it:
 	// its lock waits are no fidelity claim. The others' are.
 	stmts, excess = 0, 0

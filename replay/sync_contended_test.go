@@ -143,7 +143,7 @@ func testSyncCapture(t *testing.T, sc drivers.Scenario, runs int, speeds []float
 // unless it reported statements that went on without what they waited
 // for (at the bound, or in a cycle the target's own lock order made):
 // then the replay says the order was lost there. The full measurement
-// (scripts/sync-fidelity.sh) counts those runs too. For the default mode,
+// (scripts/sync-fidelity.sh) counts those runs too. There, for
 // objects, the time writing statements waited on the target is within 25%
 // of production's; commit orders every transaction after every other,
 // which production did not, and its waits are only reported.

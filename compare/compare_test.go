@@ -3,6 +3,7 @@ package compare
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -198,8 +199,11 @@ func TestBuildFromRealReplay(t *testing.T) {
 		t.Errorf("basis %q", c.Latency.Basis)
 	}
 	// CPU from the two sources, warm-up left out.
-	if len(c.Metrics) != 1 || c.Metrics[0].Baseline == nil || c.Metrics[0].Baseline.P95 != 40 || c.Metrics[0].Candidate.P95 != 50 || c.Metrics[0].WarmupS <= 0 {
+	if len(c.Metrics) != 1 || c.Metrics[0].Baseline == nil || c.Metrics[0].Candidate == nil {
 		t.Fatalf("metrics %+v", c.Metrics)
+	}
+	if m := c.Metrics[0]; math.Abs(m.Baseline.P95-40) > 1e-9 || math.Abs(m.Candidate.P95-50) > 1e-9 || m.WarmupS <= 0 {
+		t.Fatalf("cpu: baseline %+v, candidate %+v, warm-up %.3f s; want p95 40 and 50 after a warm-up", *m.Baseline, *m.Candidate, m.WarmupS)
 	}
 	want := []GateStatus{Fail, Fail, Pass, Inconclusive}
 	for i, g := range c.Gates {
@@ -412,5 +416,18 @@ func TestBuildMergesShards(t *testing.T) {
 	}
 	if f.ReplayStart.IsZero() || !f.ReplayEnd.After(f.ReplayStart) {
 		t.Errorf("replay window %s – %s", f.ReplayStart, f.ReplayEnd)
+	}
+}
+
+// TestShortDuration: periods print without trailing zero units, and a
+// period under a second keeps its milliseconds.
+func TestShortDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		100 * time.Millisecond: "100ms", time.Second: "1s", 37 * time.Second: "37s",
+		time.Minute: "1m", 90 * time.Second: "1m30s", 5 * time.Minute: "5m", time.Hour: "1h",
+	} {
+		if got := short(d); got != want {
+			t.Errorf("short(%v) = %q, want %q", d, got, want)
+		}
 	}
 }

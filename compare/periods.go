@@ -42,6 +42,10 @@ func periodCaveats(m *Metric) []string {
 
 // short formats a duration without trailing zero units: 1m, 37s, 1m30s.
 func short(d time.Duration) string {
+	if d < time.Second {
+		// Enhanced Monitoring and the sampler go below a second.
+		return d.Round(time.Millisecond).String()
+	}
 	s := d.Round(time.Second).String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

@@ -79,14 +79,14 @@ func (t *errorTally) settle(sess uint64) {
 	delete(t.pending, sess)
 }
 
-// endFile decides the failures still held at the end of a results file
-// (the sessions of shard, the file's index in the top 16 bits):
+// endFile decides the failures still held at the end of results file
+// number file (its index in the top 16 bits of the sessions it holds):
 // lost to the outage when the replay stopped because the target stayed
 // unreachable, errors otherwise. It returns how many were lost.
-func (t *errorTally) endFile(shard uint64, targetLost bool) int64 {
+func (t *errorTally) endFile(file int, targetLost bool) int64 {
 	var n int64
 	for sess, ps := range t.pending {
-		if sess>>48 != shard>>48 {
+		if sess>>48 != uint64(file) {
 			// Another file's session.
 			continue
 		}

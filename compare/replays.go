@@ -43,7 +43,7 @@ func readReplays(ctx context.Context, in Input, capt *capture, queries queryTabl
 // trailer.
 func (rs *replays) merged(m *replay.Merged, fid *Fidelity) {
 	for i, mf := range m.Files {
-		fid.LostToOutage += rs.errors.endFile(uint64(i)<<48, mf.Summary != nil && mf.Summary.TargetUnreachableSince != "")
+		fid.LostToOutage += rs.errors.endFile(i, mf.Summary != nil && mf.Summary.TargetUnreachableSince != "")
 		h := mf.Header
 		rs.rtt = h.RTTUS
 		fid.TargetMaxConnections = max(fid.TargetMaxConnections, h.MaxConnections)

@@ -57,13 +57,5 @@ func MissingReason(production, got, skipReason string) string {
 // be made or it broke ("connection"), a connection exception (class 08),
 // or the server shutting down or starting up (57P01, 57P02, 57P03).
 func LostConnection(state string) bool {
-	switch {
-	case state == "connection", len(state) == 5 && state[:2] == "08":
-		return true
-	}
-	switch state {
-	case "57P01", "57P02", "57P03":
-		return true
-	}
-	return false
+	return state == "connection" || len(state) == 5 && state[:2] == "08" || state != "" && unanswered(state)
 }

@@ -185,8 +185,10 @@ func appendSpillRefs(b []byte, refs []parse.Ref) []byte {
 
 func (d *spillDec) refs() []parse.Ref {
 	n := d.uv()
-	if n == 0 || n > uint64(len(d.b)) {
-		d.bad = d.bad || n > uint64(len(d.b))
+	if n > uint64(len(d.b)) {
+		d.bad = true
+	}
+	if n == 0 || d.bad {
 		return nil
 	}
 	refs := make([]parse.Ref, n)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"syscall"
 
@@ -67,7 +68,7 @@ func diskFull(err error) bool {
 // newResultsWriter writes a results file's header, before any statement
 // is sent: a file that can not be written stops the replay before it
 // loads the target for nothing.
-func newResultsWriter(f interface{ Write([]byte) (int, error) }, closeOut func() error, h replay.ResultsHeader, path, flag string) (*replay.ResultsWriter, error) {
+func newResultsWriter(f io.Writer, closeOut func() error, h replay.ResultsHeader, path, flag string) (*replay.ResultsWriter, error) {
 	rw, err := replay.NewResultsWriter(f, h)
 	if err == nil {
 		return rw, nil

@@ -174,6 +174,34 @@ type syncSession struct {
 	seen      map[seenKey]uint64
 	objSeen   refRing
 	lockSeen  refRing
+	// readTx is the transaction statements read now belong to, as the
+	// file shows it (rowkeys.go).
+	readTx *readTx
+}
+
+// readTx is a transaction as it was read: the read order (pending.seq)
+// of its end, 0 while none has been read. A log of durations writes a
+// statement when it ends, so this says which statements of other
+// sessions ended after it did, which the estimated start times can not.
+type readTx struct{ endSeq uint64 }
+
+// readStatement notes, as p is read, the transaction it belongs to, and
+// that it ends it (COMMIT, END, ROLLBACK, ABORT).
+func (ss *syncSession) readStatement(p *pending) {
+	if ss.readTx == nil {
+		ss.readTx = &readTx{}
+	}
+	p.sy.rtx = ss.readTx
+	if !blockStatement(true, []byte(p.ev.Text)) {
+		ss.readTx.endSeq = p.seq
+		ss.readTx = nil
+	}
+}
+
+// endedBefore reports whether the transaction of statement w was read to
+// its end before the entry read as seq.
+func endedBefore(w *pending, seq uint64) bool {
+	return w.sy.rtx != nil && w.sy.rtx.endSeq != 0 && w.sy.rtx.endSeq < seq
 }
 
 // seenKey names a ring: kind 'a' byRel, 'w' byWhole, 'k' byKey.
@@ -221,6 +249,8 @@ type stmtSync struct {
 	// failedAt is when its error was logged: a failed statement has no
 	// duration, and its transaction held its locks until then.
 	failedAt int64
+	// rtx is its transaction as read.
+	rtx *readTx
 }
 
 // advance passes every end before t.

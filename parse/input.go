@@ -32,6 +32,7 @@ type input struct {
 	size   int64
 	cur    *logentry.Entry
 	done   bool
+	spread stampSpread
 	fsum   *FileSummary
 	closer func()
 	// hint says what the file looks like when --format or
@@ -65,6 +66,7 @@ func (in *input) advance(sum *Summary, opt *Options) error {
 	for {
 		e, err := in.r.Next()
 		if err == nil && e.Time != 0 {
+			in.spread.place(e)
 			in.cur = e
 			return nil
 		}

@@ -261,7 +261,14 @@ func (wr *writeRing) add(r writeRec) {
 // (quick) met no lock: it queued behind nobody. And as a log stamps in
 // milliseconds, a write that began within one of the end of another's
 // transaction may have come before it or after; a quick one came after,
-// and waits for that end.
+// and waits for that end. The file's order says more: a log of durations
+// writes a statement when it ends, so when the earlier writer's
+// transaction end was read before this statement, this one ended after
+// that transaction did, and a quick one came at its end, whatever the
+// clock's estimate of its start says: it follows the earlier write. The
+// wait is for the earlier write to have finished when production had
+// finished it before this one began: its lock is then taken, and no
+// race on the target can put this statement first.
 func (b *syncBook) arrivals(ss *syncSession, s *session, p *pending, objs []object, quick bool, refs []Ref) []Ref {
 	for _, o := range objs {
 		if o.key == "" {
@@ -285,12 +292,13 @@ func (b *syncBook) arrivals(ss *syncSession, s *session, p *pending, objs []obje
 					refs = append(refs, Ref{Session: w.s.id, Index: w.tx.index, From: w.tx.from, GapUS: p.time - w.p.time})
 				}
 				continue
-			case quick:
+			case quick && !endedBefore(w.p, p.seq):
 				// It met no lock: nobody held the rows when it came.
 				continue
 			}
-			if !hasRef(refs, w.s.id, w.p.index) && ss.lockSeen.add(refKey{w.s.id, w.p.index, true}) {
-				refs = append(refs, Ref{Session: w.s.id, Index: w.p.index, From: w.p.sy.from, GapUS: p.time - w.p.time, Sent: true})
+			sent := !(w.p.ev.Duration >= 0 && w.p.time+w.p.ev.Duration <= p.time)
+			if !hasRef(refs, w.s.id, w.p.index) && ss.lockSeen.add(refKey{w.s.id, w.p.index, sent}) {
+				refs = append(refs, Ref{Session: w.s.id, Index: w.p.index, From: w.p.sy.from, GapUS: p.time - w.p.time, Sent: sent})
 			}
 		}
 		wr.add(writeRec{s: s, p: p, tx: ss.tx})

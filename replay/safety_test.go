@@ -97,8 +97,11 @@ func TestGraceCancelIsAnInterruption(t *testing.T) {
 		logLine{ms: 50, msg: "SELECT 1"},
 		logLine{ms: 100, msg: "SELECT pg_sleep(60)"},
 		logLine{ms: 20000, msg: "SELECT 2"}))
+	// The server first: run alone, the test would start it inside the
+	// half second before the interruption.
+	cfg := targetConfig(t, pgtest.DSN(t))
 	time.AfterFunc(500*time.Millisecond, cancel)
-	results, _, sum, raw := collect(t, ctx, r, &PGExecutor{Config: targetConfig(t, pgtest.DSN(t))}, Options{Grace: 300 * time.Millisecond})
+	results, _, sum, raw := collect(t, ctx, r, &PGExecutor{Config: cfg}, Options{Grace: 300 * time.Millisecond})
 	if len(results) != 2 {
 		t.Fatalf("%d results", len(results))
 	}

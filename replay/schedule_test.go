@@ -37,7 +37,9 @@ func workload(t *testing.T) []byte {
 		evs = append(evs, ev{100 + 100*i, "a.1", msg})
 	}
 	for i := 0; i < 4; i++ {
-		evs = append(evs, ev{50 + 250*i, "b.2", fmt.Sprintf("statement: SELECT 'b%d'", i)})
+		// Apart from a's stamps: entries of one stamp are placed apart
+		// within its millisecond by their order in the file.
+		evs = append(evs, ev{60 + 250*i, "b.2", fmt.Sprintf("statement: SELECT 'b%d'", i)})
 	}
 	evs = append(evs, ev{1200, "a.1", "disconnection: session time: 0:00:01.200"}, ev{1200, "b.2", "disconnection: session time: 0:00:01.200"})
 	// Log order is time order.
@@ -135,7 +137,7 @@ func TestScheduleTiming(t *testing.T) {
 					}
 				}
 				for i, res := range got[2] {
-					want := start.Add(scale(50 + 250*i))
+					want := start.Add(scale(60 + 250*i))
 					if i >= 2 {
 						// After the 2 s statement, b's statements run as
 						// soon as they can: late, and measured so.
@@ -273,8 +275,8 @@ func TestGrace(t *testing.T) {
 		if !strings.Contains(strings.Join(done, " "), "2:1") {
 			t.Errorf("the running statement did not finish within the grace period: %v", done)
 		}
-		if el := time.Since(start); el != 2300*time.Millisecond {
-			t.Errorf("run ended after %v, want when the held statement ended (2.3 s)", el)
+		if el := time.Since(start); el != 2310*time.Millisecond {
+			t.Errorf("run ended after %v, want when the held statement ended (2.31 s)", el)
 		}
 	})
 }
@@ -338,7 +340,7 @@ func TestWindow(t *testing.T) {
 		var mu sync.Mutex
 		var offsets []time.Duration
 		start := time.Now()
-		st, err := Run(context.Background(), r, &fakeExec{}, Options{Begin: t0.Add(300 * time.Millisecond), End: t0.Add(800 * time.Millisecond)}, func(res *Result) {
+		st, err := Run(context.Background(), r, &fakeExec{}, Options{Begin: t0.Add(300 * time.Millisecond), End: t0.Add(810 * time.Millisecond)}, func(res *Result) {
 			mu.Lock()
 			offsets = append(offsets, res.Started.Sub(start))
 			mu.Unlock()
@@ -346,13 +348,13 @@ func TestWindow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// a: 0.3 .. 0.8 s (6 statements), b: 0.3, 0.55, 0.8 s (3).
+		// a: 0.3 .. 0.8 s (6 statements), b: 0.31, 0.56, 0.81 s (3).
 		if st.Statements != 9 {
 			t.Fatalf("%d statements in the window, want 9", st.Statements)
 		}
 		for _, o := range offsets {
-			if o < 0 || o > 500*time.Millisecond {
-				t.Errorf("a statement started at +%v, outside the 0.5 s window replayed from its start", o)
+			if o < 0 || o > 510*time.Millisecond {
+				t.Errorf("a statement started at +%v, outside the 0.51 s window replayed from its start", o)
 			}
 		}
 	})

@@ -51,7 +51,7 @@ func ParseSyncMode(s string) (SyncMode, error) {
 }
 
 // DefaultSync is the mode replay uses unless told otherwise (README: why).
-const DefaultSync = SyncOff
+const DefaultSync = SyncObjects
 
 // SyncOptions controls commit-order synchronisation.
 type SyncOptions struct {

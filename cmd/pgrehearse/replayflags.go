@@ -57,7 +57,7 @@ func (rf *replayFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&rf.readAhead, "read-ahead", 0, "how far ahead of the schedule (workload time) to read (default: the workload's reorder window + 1s)")
 	fs.StringVar(&rf.spillDir, "spill-dir", "", "directory for stalled sessions' backlogs (default: the system's temp directory)")
 	fs.BoolVar(&rf.unnamed, "unnamed", false, "send named prepared statements as unnamed Parse/Bind/Execute: needed through a transaction pooler (PgBouncer pool_mode = transaction), where a named statement does not outlive its transaction; counted and reported as a protocol change")
-	fs.StringVar(&rf.syncMode, "sync", string(replay.DefaultSync), "order contended sessions by production's commits: off (each session keeps only its own order), objects (wait for the transactions that touched the same rows or tables), commit (for every transaction)")
+	fs.StringVar(&rf.syncMode, "sync", "", "order contended sessions by production's commits: objects (the default: wait for the transactions that touched the same rows or tables), commit (for every transaction), off (each session keeps only its own order; the default through a transaction pooler)")
 	fs.DurationVar(&rf.unreachable, "unreachable-after", 30*time.Second, "stop the replay (exit 1) when no session could connect to the target for this long")
 }
 
@@ -146,14 +146,20 @@ func (rf *replayFlags) header(safe, workload string, wh *parse.Header, ti *targe
 	return h
 }
 
-// syncThroughPooler warns when commit-order sync is asked for through a
-// transaction pooler. A session waiting at the gate inside a transaction
-// holds one of the pool's server connections, which the session it waits
-// for may need; the gate cannot see the pooler's queue (nor the backends'
-// PIDs, to find the cycle), so both would wait out the gate's bound, one
-// after another, and the replay would crawl.
+// syncThroughPooler keeps commit-order sync away from a transaction
+// pooler unless asked for. A session waiting at the gate inside a
+// transaction holds one of the pool's server connections, which the
+// session it waits for may need; the gate cannot see the pooler's queue
+// (nor the backends' PIDs, to find the cycle), so both would wait out the
+// gate's bound, one after another, and the replay would crawl. So the
+// default there is off, and an explicit mode gets a warning.
 func (rf *replayFlags) syncThroughPooler(env *environment, p *pooler) {
 	if p == nil || !p.transaction || rf.sync == replay.SyncOff {
+		return
+	}
+	if rf.syncMode == "" {
+		rf.sync = replay.SyncOff
+		fmt.Fprintf(env.stderr, "pgrehearse: note: through a transaction pooler the replay runs with --sync off, not the default --sync %s: a session waiting for another inside a transaction would hold a server connection the other may need; pass --sync %s to ask for it anyway\n", replay.DefaultSync, replay.DefaultSync)
 		return
 	}
 	fmt.Fprintf(env.stderr, "pgrehearse: warning: --sync %s through a transaction pooler: a session waiting for another inside a transaction holds a server connection the other may need, and the pooler hides who waits for whom; if the replay falls behind, use --sync off\n", rf.sync)

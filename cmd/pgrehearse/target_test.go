@@ -148,6 +148,17 @@ func TestReplayThroughTransactionPooler(t *testing.T) {
 	if sum.Unnamed != 180 || sum.Errors != 0 || sum.Statements != 300 {
 		t.Errorf("summary: %d unnamed, %d errors of %d statements", sum.Unnamed, sum.Errors, sum.Statements)
 	}
+	// The default sync is off through a transaction pooler, said so; an
+	// explicit mode is kept, with a warning.
+	if !strings.Contains(stderr, "runs with --sync off, not the default --sync objects") || sum.Sync != nil && sum.Sync.Mode != "off" {
+		t.Errorf("default --sync through a transaction pooler: mode %+v\n%s", sum.Sync, stderr)
+	}
+	code, _, stderr = run(t, nil, "replay", "-q", "--unnamed", "--sync", "objects", "--target", tx.DSN("postgres", "postgres"), "-o", filepath.Join(dir, "o.jsonl"), w)
+	if code != exitOK || !strings.Contains(stderr, "warning: --sync objects through a transaction pooler") {
+		t.Errorf("--sync objects through a transaction pooler: exit %d\n%s", code, stderr)
+	} else if y := readSummary(t, filepath.Join(dir, "o.jsonl")).Sync; y == nil || y.Mode != "objects" {
+		t.Errorf("--sync objects through a transaction pooler replayed with %+v", y)
+	}
 	out := filepath.Join(dir, "c.json")
 	code, _, stderr = run(t, nil, "compare", "--workload", w, "--results", res, "-o", out, "--gate", "errors.new == 0")
 	c := readComparison(t, out)

@@ -187,15 +187,21 @@ type readTx struct{ endSeq uint64 }
 
 // readStatement notes, as p is read, the transaction it belongs to, and
 // that it ends it (COMMIT, END, ROLLBACK, ABORT).
-func (ss *syncSession) readStatement(p *pending) {
+func (ss *syncSession) readStatement(p *pending, text []byte) {
 	if ss.readTx == nil {
 		ss.readTx = &readTx{}
 	}
 	p.sy.rtx = ss.readTx
-	if !blockStatement(true, []byte(p.ev.Text)) {
+	if !blockStatement(true, text) {
 		ss.readTx.endSeq = p.seq
 		ss.readTx = nil
 	}
+}
+
+// finishedBy reports whether the statement had finished, in production,
+// by time t (µs); false when the log gave it no duration.
+func (p *pending) finishedBy(t int64) bool {
+	return p.ev.Duration >= 0 && p.time+p.ev.Duration <= t
 }
 
 // endedBefore reports whether the transaction of statement w was read to

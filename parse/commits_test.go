@@ -70,6 +70,15 @@ func stmt(endMS, durMS float64, s byte, text string) logLine {
 	return logLine{ms: endMS, s: s, msg: fmt.Sprintf("LOG:  duration: %.3f ms  statement: %s", durMS, text)}
 }
 
+// connected and disconnect are a session's first and last entries.
+func connected(ms float64, s byte) logLine {
+	return logLine{ms: ms, s: s, msg: "LOG:  connection authorized: user=app database=db"}
+}
+
+func disconnect(ms float64, s byte) logLine {
+	return logLine{ms: ms, s: s, msg: fmt.Sprintf("LOG:  disconnection: session time: 0:00:%06.3f", ms/1000)}
+}
+
 // find returns the statement of session (by letter order of first
 // appearance, from 1) with text.
 func find(t *testing.T, evs []*parse.Event, session uint64, text string) *parse.Event {
@@ -115,7 +124,7 @@ func names(rs []parse.Ref) string {
 func TestSyncRefs(t *testing.T) {
 	var log []logLine
 	for _, s := range "abcdefgh" {
-		log = append(log, logLine{ms: 0, s: byte(s), msg: "LOG:  connection authorized: user=app database=db"})
+		log = append(log, connected(0, byte(s)))
 	}
 	log = append(log,
 		// a (session 1): a transaction on t row 1, committed at 2.05 ms.
@@ -142,7 +151,7 @@ func TestSyncRefs(t *testing.T) {
 		stmt(19.05, 0.05, 'c', "UPDATE t SET v = 7 WHERE id = 4"),
 	)
 	for i := 0; i < 8; i++ {
-		log = append(log, logLine{ms: 7000, s: byte('a' + i), msg: "LOG:  disconnection: session time: 0:00:07.000"})
+		log = append(log, disconnect(7000, byte('a'+i)))
 	}
 	evs := syncLog(t, log)
 	if testing.Verbose() {
@@ -190,8 +199,7 @@ func TestSyncRefs(t *testing.T) {
 // the other waited after it, for it, however short its wait.
 func TestSyncDeadlock(t *testing.T) {
 	log := []logLine{
-		{ms: 0, s: 'a', msg: "LOG:  connection authorized: user=app database=db"},
-		{ms: 0, s: 'b', msg: "LOG:  connection authorized: user=app database=db"},
+		connected(0, 'a'), connected(0, 'b'),
 		stmt(1.05, 0.05, 'a', "BEGIN"), stmt(1.10, 0.05, 'b', "BEGIN"),
 		stmt(2.05, 0.05, 'a', "UPDATE t SET v = 1 WHERE id = 1"),
 		stmt(2.10, 0.05, 'b', "UPDATE t SET v = 1 WHERE id = 2"),
@@ -204,8 +212,7 @@ func TestSyncDeadlock(t *testing.T) {
 			stmt:   "UPDATE t SET v = 2 WHERE id = 2"},
 		stmt(4.05, 0.55, 'b', "UPDATE t SET v = 2 WHERE id = 1"),
 		stmt(5.05, 0.05, 'a', "ROLLBACK"), stmt(5.10, 0.05, 'b', "COMMIT"),
-		{ms: 9000, s: 'a', msg: "LOG:  disconnection: session time: 0:00:09.000"},
-		{ms: 9000, s: 'b', msg: "LOG:  disconnection: session time: 0:00:09.000"},
+		disconnect(9000, 'a'), disconnect(9000, 'b'),
 	}
 	evs := syncLog(t, log)
 	victim := find(t, evs, 1, "UPDATE t SET v = 2 WHERE id = 2")

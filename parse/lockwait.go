@@ -213,7 +213,7 @@ func (a *assembler) lockWait(s *session, holders []*session, waitStart, prec int
 	}
 	for _, h := range hs {
 		lr := &lockRef{on: h, waitStart: waitStart, prec: prec, holder: h.sy.latestBy(waitStart + prec)}
-		if lr.holder == nil || lr.holder.ev.Duration >= 0 && lr.holder.time+lr.holder.ev.Duration <= waitStart {
+		if lr.holder == nil || lr.holder.finishedBy(waitStart) {
 			// The holder may have been running a statement its log
 			// writes only when it ends: the next one read.
 			if len(h.sy.watchers) < maxRefs {
@@ -352,7 +352,7 @@ func (a *assembler) lockRefs(ss *syncSession, p *pending) []Ref {
 		if h == nil || !h.written || h.s.id == 0 || len(refs) >= maxRefs {
 			continue
 		}
-		sent := !(h.ev.Duration >= 0 && h.time+h.ev.Duration <= lr.waitStart)
+		sent := !h.finishedBy(lr.waitStart)
 		if !ss.lockSeen.add(refKey{h.s.id, h.index, sent}) {
 			continue
 		}

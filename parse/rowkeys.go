@@ -296,7 +296,7 @@ func (b *syncBook) arrivals(ss *syncSession, s *session, p *pending, objs []obje
 				// It met no lock: nobody held the rows when it came.
 				continue
 			}
-			sent := !(w.p.ev.Duration >= 0 && w.p.time+w.p.ev.Duration <= p.time)
+			sent := !w.p.finishedBy(p.time)
 			if !hasRef(refs, w.s.id, w.p.index) && ss.lockSeen.add(refKey{w.s.id, w.p.index, sent}) {
 				refs = append(refs, Ref{Session: w.s.id, Index: w.p.index, From: w.p.sy.from, GapUS: p.time - w.p.time, Sent: sent})
 			}

@@ -14,8 +14,7 @@ import (
 // replay made a wait for b's lock: a deadlock production never had.
 func TestSyncSameMillisecond(t *testing.T) {
 	log := []logLine{
-		{ms: 0, s: 'a', msg: "LOG:  connection authorized: user=app database=db"},
-		{ms: 0, s: 'b', msg: "LOG:  connection authorized: user=app database=db"},
+		connected(0, 'a'), connected(0, 'b'),
 		stmt(0.2, 0.01, 'a', "BEGIN"), stmt(0.3, 0.01, 'b', "BEGIN"),
 		// All three in the stamp of 1 ms.
 		stmt(1.0, 0.02, 'a', "UPDATE t SET v = 1 WHERE id = 1"),
@@ -26,8 +25,7 @@ func TestSyncSameMillisecond(t *testing.T) {
 		// row 2 is quick too and its start, worked out from its duration,
 		// falls before c's COMMIT ended; but it was logged after that
 		// COMMIT: it came at c's end and follows c's write.
-		{ms: 3, s: 'c', msg: "LOG:  connection authorized: user=app database=db"},
-		{ms: 3, s: 'd', msg: "LOG:  connection authorized: user=app database=db"},
+		connected(3, 'c'), connected(3, 'd'),
 		stmt(4.0, 0.2, 'c', "UPDATE u SET v = 3 WHERE id = 2"),
 		stmt(5.0, 0.01, 'c', "BEGIN"),
 		stmt(6.0, 0.4, 'c', "UPDATE u SET v = 4 WHERE id = 2"),
@@ -35,7 +33,7 @@ func TestSyncSameMillisecond(t *testing.T) {
 		stmt(7.0, 0.5, 'd', "UPDATE u SET v = 5 WHERE id = 2"),
 	}
 	for _, s := range "abcd" {
-		log = append(log, logLine{ms: 9000, s: byte(s), msg: "LOG:  disconnection: session time: 0:00:09.000"})
+		log = append(log, disconnect(9000, byte(s)))
 	}
 	evs := syncLog(t, log)
 	if testing.Verbose() {

@@ -35,10 +35,11 @@ type stampSpread struct {
 // seconds (%t) has too little in it to place an entry within its second.
 const maxSpreadPrecision = 1000
 
-// place moves e's time within its stamp.
+// place moves e's time within its stamp (an entry without a time has
+// precision 0 and stays as it is).
 func (sp *stampSpread) place(e *logentry.Entry) {
 	p := e.TimePrecision
-	if p <= 1 || p > maxSpreadPrecision || e.Time == 0 {
+	if p <= 1 || p > maxSpreadPrecision {
 		return
 	}
 	if e.Time != sp.stamp {

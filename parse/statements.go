@@ -95,7 +95,7 @@ func (a *assembler) addStatement(e *logentry.Entry, proto Protocol, name string,
 	s.lastOpen = dur < 0
 	s.accumulate = false
 	a.push(p)
-	s.sy.readStatement(p)
+	s.sy.readStatement(p, text)
 }
 
 // hasPlaceholder reports whether text has a $n parameter placeholder: such

@@ -18,7 +18,8 @@ import (
 var errSelfConnect = errors.New("the connection reached itself (nothing listens on the target's port)")
 
 // noSelfConnect wraps dial so that such a connection is closed at once and
-// counted as the failure it is.
+// counted as the failure it is. A connection it returns makes its reads
+// and writes directly (direct).
 func noSelfConnect(dial pgconn.DialFunc) pgconn.DialFunc {
 	if dial == nil {
 		d := &net.Dialer{}
@@ -33,7 +34,7 @@ func noSelfConnect(dial pgconn.DialFunc) pgconn.DialFunc {
 			c.Close()
 			return nil, &net.OpError{Op: "dial", Net: network, Addr: c.RemoteAddr(), Err: errSelfConnect}
 		}
-		return c, nil
+		return direct(c), nil
 	}
 }
 

@@ -107,7 +107,7 @@ func BenchmarkReadResult(b *testing.B) {
 			ev := &parse.Event{Kind: parse.Statement, Protocol: parse.Unnamed, Text: text, Fingerprint: 1}
 			outs := make([]Outcome, 1)
 			b.ReportAllocs()
-			cpu0 := processCPU()
+			cpu0 := ProcessCPU()
 			for b.Loop() {
 				c.Run(ctx, []*parse.Event{ev}, outs)
 				if outs[0].Err != nil || outs[0].Rows != 20 || outs[0].Checksummed != checksums {
@@ -116,7 +116,7 @@ func BenchmarkReadResult(b *testing.B) {
 			}
 			// The replayer's own CPU, which the wall time (with the
 			// server's and the round trip) hides.
-			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/op")
+			b.ReportMetric(float64((ProcessCPU()-cpu0).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/op")
 		})
 	}
 }

@@ -108,7 +108,7 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, options Options, sin
 		}
 	})
 	defer stop()
-	cpu0 := processCPU()
+	cpu0 := ProcessCPU()
 	st := &Stats{Started: rp.started}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var watchDone sync.WaitGroup
@@ -136,7 +136,7 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, options Options, sin
 	watchDone.Wait()
 	rp.diag.Wait()
 	st.Finished = time.Now()
-	st.CPU = processCPU() - cpu0
+	st.CPU = ProcessCPU() - cpu0
 	st.Jumped = time.Duration(rp.skew.Load())
 	st.Scheduled = time.Duration(float64(last-rp.base)*float64(time.Microsecond)/rp.speed) - st.Jumped
 	st.PeakQueuedBytes = rp.peak.Load()

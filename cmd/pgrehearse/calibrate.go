@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/pgrehearse/pgrehearse/internal/dsn"
+	"github.com/pgrehearse/pgrehearse/internal/procs"
 	"github.com/pgrehearse/pgrehearse/parse"
 	"github.com/pgrehearse/pgrehearse/replay"
 	"github.com/pgrehearse/pgrehearse/replay/calibrate"
@@ -95,7 +96,9 @@ func (cf *calibrateFlags) run(ctx context.Context, env *environment, fs *pflag.F
 		dsn.Describe(cfg), path, *cf.maxSpeed, *cf.step)
 	fmt.Fprintln(env.stderr, stepHeader)
 	c.Done = func(s calibrate.Step) { fmt.Fprintln(env.stderr, stepLine(s)) }
+	stopProcs := procs.Adapt(ctx, procs.DefaultPolicy, nil)
 	rep, err := calibrate.Run(ctx, c)
+	stopProcs()
 	if err != nil {
 		return fmt.Errorf("replay --calibrate: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/pgrehearse/pgrehearse/compare"
 	"github.com/pgrehearse/pgrehearse/compare/metrics"
 	"github.com/pgrehearse/pgrehearse/internal/dsn"
+	"github.com/pgrehearse/pgrehearse/internal/procs"
 	"github.com/pgrehearse/pgrehearse/replay"
 )
 
@@ -282,7 +283,9 @@ func (cf *controlFlags) replayAfter(ctx context.Context, env *environment, a aft
 	stopProgress, warn := replayProgress(env, &replay.Monitor{Results: cr.rw, Live: live, Speed: a.speed, Started: time.Now()}, a.quiet)
 	a.opts.Warn = warn
 	rctx, stopWatch := watchResults(ctx, cr.rw, cf.output, "--control-output", warn)
+	stopProcs := procs.Adapt(ctx, procs.DefaultPolicy, nil)
 	st, runErr := replay.Run(rctx, r, exec, a.opts, sink)
+	stopProcs()
 	writeErr := stopWatch()
 	stopProgress()
 	interrupted := errors.Is(runErr, context.Canceled) || ctx.Err() != nil || writeErr != nil

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgrehearse/pgrehearse/internal/dsn"
+	"github.com/pgrehearse/pgrehearse/internal/procs"
 	"github.com/pgrehearse/pgrehearse/parse"
 	"github.com/pgrehearse/pgrehearse/replay"
 )
@@ -106,7 +107,9 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	if ctlRun != nil {
 		rctx, stopCtlWatch = watchResults(rctx, ctlRun.rw, ctl.output, "--control-output", warn)
 	}
+	stopProcs := procs.Adapt(ctx, procs.DefaultPolicy, nil)
 	st, runErr := replay.Run(rctx, r, exec, opts, sink)
+	stopProcs()
 	// Asked before the watches stop, which ends rctx in every case.
 	interrupted := errors.Is(runErr, context.Canceled) || rctx.Err() != nil
 	writeErr := cmp.Or(stopCtlWatch(), stopWatch())

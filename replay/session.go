@@ -99,10 +99,23 @@ func (ss *session) loop(ctx, execCtx context.Context) {
 	}
 }
 
-// sleepUntil is sleepUntil with the session's own timer.
+// sendEarly is how early a statement may be sent rather than slept for.
+// A Go timer of less than a millisecond wakes, in a process with nothing
+// else to do, a millisecond or more later (the poller waits in whole
+// milliseconds), so a statement due 50 µs after its session's last answer
+// (production's client sending the next statement of a transaction)
+// would go out a millisecond late and every transaction take longer than
+// production's, holding its locks for longer. Sent at once it is at most
+// this early, less than the millisecond stamps of the log can tell, and
+// the session does not sleep and wake for it. Measured on a light pgbench
+// capture: lateness p99 halved, replayer CPU 8 % lower (docs/performance.md).
+const sendEarly = 200 * time.Microsecond
+
+// sleepUntil is sleepUntil with the session's own timer, for a due time:
+// it returns at once when t is less than sendEarly away.
 func (ss *session) sleepUntil(ctx context.Context, t time.Time) bool {
 	d := time.Until(t)
-	if d <= 0 {
+	if d <= sendEarly {
 		return ctx.Err() == nil
 	}
 	if ss.timer == nil {

@@ -75,8 +75,8 @@ func (p Policy) next(cur, most int, l Look, quiet int) (n, quietAfter int) {
 // Adapt sets GOMAXPROCS to one and changes it by policy until ctx ends or
 // stop is called; stop waits for it and restores the number it found. It
 // does nothing (stop still works) when GOMAXPROCS was set in the
-// environment or there is only one processor. Changes reports each
-// change, when not nil.
+// environment or there is only one processor. changed, when not nil, is
+// told of each change and the look that made it.
 func Adapt(ctx context.Context, p Policy, changed func(n int, l Look)) (stop func()) {
 	most := runtime.GOMAXPROCS(0)
 	if os.Getenv("GOMAXPROCS") != "" || most == 1 {

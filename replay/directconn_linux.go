@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -31,6 +32,21 @@ import (
 type directConn struct {
 	net.Conn
 	rc syscall.RawConn
+	// What one read or one write is doing, for the functions RawConn
+	// calls, which are made once: a closure per call would be three
+	// allocations per read and per write, several per statement. The
+	// mutexes keep it right if reads (or writes) ever run at once; pgconn
+	// makes one at a time.
+	rmu, wmu        sync.Mutex
+	rd, wr          rawIO
+	readFn, writeFn func(fd uintptr) bool
+}
+
+// rawIO is one read or write: its buffer and what the system call said.
+type rawIO struct {
+	b     []byte
+	n     int
+	errno syscall.Errno
 }
 
 // direct wraps c when its socket allows it (TCP and Unix sockets).
@@ -43,28 +59,21 @@ func direct(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &directConn{Conn: c, rc: rc}
+	d := &directConn{Conn: c, rc: rc}
+	d.readFn, d.writeFn = d.readSocket, d.writeSocket
+	return d
 }
 
 func (c *directConn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.rd = rawIO{b: b}
+	err := c.rc.Read(c.readFn)
+	n, errno := c.rd.n, c.rd.errno
+	c.rd.b = nil // the caller's buffer is not kept
 	switch {
 	case err != nil:
 		return 0, err
@@ -76,25 +85,30 @@ func (c *directConn) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-func (c *directConn) Write(b []byte) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			r, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
-			switch e {
-			case 0:
-				n += int(r)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
+// readSocket reads once into c.rd.b; false asks RawConn to wait until the
+// socket is readable and call again.
+func (c *directConn) readSocket(fd uintptr) bool {
+	b := c.rd.b
+	for {
+		r, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
 		}
+		c.rd.n, c.rd.errno = int(r), e
 		return true
-	})
+	}
+}
+
+func (c *directConn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wr = rawIO{b: b}
+	err := c.rc.Write(c.writeFn)
+	n, errno := c.wr.n, c.wr.errno
+	c.wr.b = nil
 	if err != nil {
 		return n, err
 	}
@@ -102,6 +116,26 @@ func (c *directConn) Write(b []byte) (int, error) {
 		return n, c.opError("write", errno)
 	}
 	return n, nil
+}
+
+// writeSocket writes what is left of c.wr.b; false asks RawConn to wait
+// until the socket is writable and call again.
+func (c *directConn) writeSocket(fd uintptr) bool {
+	b := c.wr.b
+	for c.wr.n < len(b) {
+		r, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[c.wr.n])), uintptr(len(b)-c.wr.n))
+		switch e {
+		case 0:
+			c.wr.n += int(r)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			c.wr.errno = e
+			return true
+		}
+	}
+	return true
 }
 
 // opError is the error net.Conn would have returned.

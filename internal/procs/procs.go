@@ -37,8 +37,9 @@ type Policy struct {
 	// percentile of the time runnable goroutines waited to run) may wait
 	// on one processor.
 	Waiting time.Duration
-	// QuietLooks is how many looks in a row must be quiet before it goes
-	// back to one.
+	// QuietLooks is how many looks in a row must be quiet (CPU under
+	// Quiet, waits at most a quarter of Waiting) before it goes back to
+	// one.
 	QuietLooks int
 }
 

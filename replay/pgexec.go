@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
@@ -86,7 +87,7 @@ func (x *PGExecutor) Open(ctx context.Context, s *parse.Session) (Conn, error) {
 		// pgconn's errors name host, user and database, never the password.
 		return nil, fmt.Errorf("connect session %d as %s to %s: %w", s.ID, cfg.User, cfg.Database, err)
 	}
-	return &pgConn{c: c, x: x, s: s, prepared: map[string]string{}}, nil
+	return &pgConn{c: c, x: x, s: s, prepared: map[string]string{}, w: newUnitWatch(c)}, nil
 }
 
 // Close closes the connections the executor keeps for itself.
@@ -105,29 +106,52 @@ type pgConn struct {
 	x        *PGExecutor
 	s        *parse.Session
 	prepared map[string]string
+	vals     [][]byte // values' buffer
+	// w cancels the running unit when its context ends: every call on
+	// c within Run is given the unwatched context.
+	w *unitWatch
 }
 
-func (p *pgConn) Close(ctx context.Context) error { return p.c.Close(ctx) }
+func (p *pgConn) Close(ctx context.Context) error {
+	p.w.close()
+	return p.c.Close(ctx)
+}
 
 func (p *pgConn) Alive() bool { return !p.c.IsClosed() }
 
 func (p *pgConn) BackendPID() uint32 { return p.c.PID() }
 
-func values(ps []parse.Param) [][]byte {
+// values gives the parameter values of a statement in the form pgconn
+// sends. The slice is the connection's own, made once and reused: pgconn
+// copies the values into its message before the call that takes them
+// returns. The values are the event's strings seen as bytes, not copies,
+// for the same reason; nothing writes to them.
+func (p *pgConn) values(ps []parse.Param) [][]byte {
 	if len(ps) == 0 {
 		return nil
 	}
-	out := make([][]byte, len(ps))
-	for i, p := range ps {
-		if !p.Null {
-			out[i] = []byte(p.Value)
+	out := p.vals[:0]
+	for _, v := range ps {
+		var b []byte
+		switch {
+		case v.Null:
+		case v.Value == "":
+			b = []byte{} // an empty string, not NULL
+		default:
+			b = unsafe.Slice(unsafe.StringData(v.Value), len(v.Value))
 		}
+		out = append(out, b)
 	}
+	p.vals = out
 	return out
 }
 
 func outcome(rows int64, err error) Outcome {
 	o := Outcome{Rows: rows, Err: err}
+	if err == nil {
+		// errors.As would put its target on the heap for every statement.
+		return o
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		o.SQLState = pe.Code
@@ -135,18 +159,53 @@ func outcome(rows int64, err error) Outcome {
 	return o
 }
 
-// Run sends one unit: alone, or as one pipeline with one Sync.
+// Run sends one unit: alone, or as one pipeline with one Sync. When ctx
+// ends, the statement running is cancelled with a cancel request and the
+// rest of the unit is not sent.
 func (p *pgConn) Run(ctx context.Context, unit []*parse.Event, outs []Outcome) {
 	if p.x.Unnamed {
 		defer markUnnamed(unit, outs)
 	}
+	if err := p.w.begin(ctx); err != nil {
+		notSent(outs, err)
+		return
+	}
+	defer p.ended(outs)
 	if len(unit) > 1 && pipelineable(unit) {
 		p.pipeline(ctx, unit, outs)
 		return
 	}
 	for i, ev := range unit {
+		if p.w.cancelled() {
+			notSent(outs[i:], ctx.Err())
+			return
+		}
 		outs[i] = p.one(ctx, ev)
 		outs[i].Done = time.Now()
+	}
+}
+
+// notSent is the outcome of statements a unit's context ended before.
+func notSent(outs []Outcome, err error) {
+	now := time.Now()
+	for i := range outs {
+		outs[i] = outcome(0, fmt.Errorf("not sent: %w", err))
+		outs[i].Done = now
+	}
+}
+
+// ended disarms the unit's watch. A statement the cancel's deadline cut
+// short failed for the context's end, which its error then says, as
+// pgconn's does for a watched context.
+func (p *pgConn) ended(outs []Outcome) {
+	err := p.w.end()
+	if err == nil {
+		return
+	}
+	for i := range outs {
+		if o := &outs[i]; o.Err != nil && o.SQLState == "" && pgconn.Timeout(o.Err) {
+			o.Err = err
+		}
 	}
 }
 
@@ -177,14 +236,14 @@ func (p *pgConn) one(ctx context.Context, ev *parse.Event) Outcome {
 		if err != nil {
 			return outcome(0, err)
 		}
-		o := p.read(p.c.ExecPrepared(ctx, ev.Name, values(ev.Params), nil, nil), ev)
+		o := p.read(p.c.ExecPrepared(unwatched, ev.Name, p.values(ev.Params), nil, nil), ev)
 		o.Retyped = retyped
 		return o
 	}
 }
 
 func (p *pgConn) unnamed(ctx context.Context, ev *parse.Event, oids []uint32) Outcome {
-	return p.read(p.c.ExecParams(ctx, ev.Text, values(ev.Params), oids, nil, nil), ev)
+	return p.read(p.c.ExecParams(unwatched, ev.Text, p.values(ev.Params), oids, nil, nil), ev)
 }
 
 // prepare makes sure the named statement of ev is prepared with its text,
@@ -196,17 +255,17 @@ func (p *pgConn) prepare(ctx context.Context, ev *parse.Event) (retyped bool, er
 		return false, nil
 	}
 	if ok {
-		if err := p.c.Deallocate(ctx, ev.Name); err != nil {
+		if err := p.c.Deallocate(unwatched, ev.Name); err != nil {
 			return false, err
 		}
 		delete(p.prepared, ev.Name)
 	}
 	oids := p.typesFor(ctx, ev)
-	_, err = p.c.Prepare(ctx, ev.Name, ev.Text, oids)
+	_, err = p.c.Prepare(unwatched, ev.Name, ev.Text, oids)
 	if err != nil && ev.Err == nil {
 		var ok bool
 		if oids, ok = p.retype(ctx, ev, oids, outcome(0, err)); ok {
-			_, err = p.c.Prepare(ctx, ev.Name, ev.Text, oids)
+			_, err = p.c.Prepare(unwatched, ev.Name, ev.Text, oids)
 			retyped = true
 		}
 	}
@@ -221,19 +280,19 @@ func (p *pgConn) prepare(ctx context.Context, ev *parse.Event) (retyped bool, er
 func (p *pgConn) reproduce(ctx context.Context, ev *parse.Event) Outcome {
 	switch planError(ev) {
 	case reproSimple:
-		_, err := p.c.Exec(ctx, ev.Text).ReadAll()
+		_, err := p.c.Exec(unwatched, ev.Text).ReadAll()
 		return outcome(0, err)
 	case reproParse:
-		_, err := p.c.Prepare(ctx, "", ev.Text, nil)
+		_, err := p.c.Prepare(unwatched, "", ev.Text, nil)
 		return outcome(0, err)
 	case reproBind:
 		return p.unnamed(ctx, ev, nil)
 	case reproParseThenStandIn:
-		if _, err := p.c.Prepare(ctx, "", ev.Text, nil); err != nil {
+		if _, err := p.c.Prepare(unwatched, "", ev.Text, nil); err != nil {
 			return outcome(0, err)
 		}
 	}
-	_, err := p.c.Exec(ctx, standIn(ev)).ReadAll()
+	_, err := p.c.Exec(unwatched, standIn(ev)).ReadAll()
 	o := outcome(0, err)
 	o.StandIn = true
 	return o

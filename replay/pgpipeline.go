@@ -30,7 +30,7 @@ type request struct {
 // again once, with the types learned.
 func (p *pgConn) pipeline(ctx context.Context, unit []*parse.Event, outs []Outcome) {
 	retry := p.pipelineOnce(ctx, unit, outs)
-	if retry {
+	if retry && !p.w.cancelled() {
 		clear(outs)
 		p.pipelineOnce(ctx, unit, outs)
 		for i := range outs {
@@ -43,7 +43,7 @@ func (p *pgConn) pipeline(ctx context.Context, unit []*parse.Event, outs []Outco
 // when a type error production did not have aborted it and the types are
 // now known.
 func (p *pgConn) pipelineOnce(ctx context.Context, unit []*parse.Event, outs []Outcome) (retry bool) {
-	pl := p.c.StartPipeline(ctx)
+	pl := p.c.StartPipeline(unwatched)
 	var reqs []request
 	for i, ev := range unit {
 		reqs = p.send(ctx, pl, i, ev, reqs)
@@ -132,7 +132,7 @@ func (p *pgConn) send(ctx context.Context, pl *pgconn.Pipeline, i int, ev *parse
 			pl.SendPrepare("", ev.Text, nil)
 			return append(reqs, request{ev: i, prepare: true})
 		case reproBind, reproSimple:
-			pl.SendQueryParams(ev.Text, values(ev.Params), nil, nil, nil)
+			pl.SendQueryParams(ev.Text, p.values(ev.Params), nil, nil, nil)
 		default:
 			pl.SendQueryParams(standIn(ev), nil, nil, nil, nil)
 			return append(reqs, request{ev: i, standIn: true})
@@ -141,7 +141,7 @@ func (p *pgConn) send(ctx context.Context, pl *pgconn.Pipeline, i int, ev *parse
 	}
 	oids := p.typesFor(ctx, ev)
 	if ev.Protocol == parse.Unnamed || p.x.Unnamed {
-		pl.SendQueryParams(ev.Text, values(ev.Params), oids, nil, nil)
+		pl.SendQueryParams(ev.Text, p.values(ev.Params), oids, nil, nil)
 		return append(reqs, request{ev: i})
 	}
 	if text, ok := p.prepared[ev.Name]; !ok || text != ev.Text {
@@ -156,6 +156,6 @@ func (p *pgConn) send(ctx context.Context, pl *pgconn.Pipeline, i int, ev *parse
 		p.prepared[ev.Name] = ev.Text
 		reqs = append(reqs, request{ev: i, prepare: true, name: ev.Name, text: ev.Text})
 	}
-	pl.SendQueryPrepared(ev.Name, values(ev.Params), nil, nil)
+	pl.SendQueryPrepared(ev.Name, p.values(ev.Params), nil, nil)
 	return append(reqs, request{ev: i})
 }

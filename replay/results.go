@@ -369,7 +369,7 @@ func appendResult(b []byte, r *Result) []byte {
 	b = append(b, `,"rows":`...)
 	b = strconv.AppendInt(b, r.Rows, 10)
 	b = append(b, `,"fp":"`...)
-	b = append(b, r.Fingerprint.String()...)
+	b = r.Fingerprint.Append(b)
 	b = append(b, '"')
 	if r.LateCause != "" {
 		b = append(b, `,"late":"`...)

@@ -136,7 +136,7 @@ func (o *Outcome) setChecksum(set, seq uint64, ordered bool) {
 // are summed over them, as the command tags count them.
 func (p *pgConn) simple(ctx context.Context, ev *parse.Event) Outcome {
 	tr := p.x.traits.of(ev.Fingerprint, ev.Text)
-	mrr := p.c.Exec(ctx, ev.Text)
+	mrr := p.c.Exec(unwatched, ev.Text)
 	var rows int64
 	var s rowSums
 	s.cur.borrow()

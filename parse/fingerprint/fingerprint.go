@@ -25,8 +25,16 @@ type ID uint64
 
 // String is the ID as 16 hex digits, as results files carry it.
 func (id ID) String() string {
-	s := strconv.FormatUint(uint64(id), 16)
-	return strings.Repeat("0", 16-len(s)) + s
+	return string(id.Append(make([]byte, 0, 16)))
+}
+
+// Append appends the ID as String writes it, without allocating.
+func (id ID) Append(b []byte) []byte {
+	const digits = "0123456789abcdef"
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, digits[uint64(id)>>uint(shift)&0xf])
+	}
+	return b
 }
 
 // ParseID reads an ID written by String.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"testing"
 
@@ -60,8 +61,11 @@ func contains(s, sub string) bool {
 func TestIDString(t *testing.T) {
 	for _, id := range []ID{0, 1, 0xdeadbeef, ^ID(0)} {
 		s := id.String()
-		if len(s) != 16 {
-			t.Errorf("%d.String() = %q, want 16 digits", id, s)
+		if want := fmt.Sprintf("%016x", uint64(id)); s != want {
+			t.Errorf("%d.String() = %q, want %q", id, s, want)
+		}
+		if a := string(id.Append([]byte("x"))); a != "x"+s {
+			t.Errorf("%d.Append(x) = %q, want %q", id, a, "x"+s)
 		}
 		back, err := ParseID(s)
 		if err != nil || back != id {

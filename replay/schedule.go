@@ -22,13 +22,16 @@ type running struct {
 	sink  func(*Result)
 	watch *watcher
 	sync  *syncer
+	// alarm wakes sleeping sessions; nil where there is none.
+	alarm *alarm
 
 	speed   float64
 	started time.Time
 	base    int64 // workload time (µs) at the replay's zero
 	// readAheadUS is how far ahead of the schedule the reader reads, in
 	// workload µs; windowUS the workload's reorder window; seenUS the
-	// schedule's position when the reader last looked (the reader's own).
+	// schedule's position when the reader last looked, or a little past
+	// it after a wait (the reader's own).
 	readAheadUS, windowUS, seenUS int64
 	// busy counts events handed to sessions and not yet done, for Jump.
 	busy atomic.Int64
@@ -114,6 +117,10 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, options Options, sin
 	var watchDone sync.WaitGroup
 	watchDone.Add(1)
 	go func() { defer watchDone.Done(); rp.watch.loop(watchCtx) }()
+	if rp.alarm != nil {
+		watchDone.Add(1)
+		go func() { defer watchDone.Done(); rp.alarm.run() }()
+	}
 	var wg sync.WaitGroup
 	var smu sync.Mutex
 	last, readErr := rp.read(ctx, r, func(ss *session) {
@@ -133,6 +140,9 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, options Options, sin
 	})
 	wg.Wait()
 	stopWatch()
+	if rp.alarm != nil {
+		rp.alarm.close()
+	}
 	watchDone.Wait()
 	rp.diag.Wait()
 	st.Finished = time.Now()
@@ -161,6 +171,9 @@ func Run(ctx context.Context, r *parse.Reader, ex Executor, options Options, sin
 
 func newRunning(r *parse.Reader, ex Executor, opt Options, sink func(*Result)) *running {
 	rp := &running{Options: opt, ex: ex, sink: sink, speed: opt.Speed, started: time.Now(), base: r.Header().Start}
+	if !opt.noAlarm {
+		rp.alarm = newAlarm()
+	}
 	if rp.speed <= 0 {
 		rp.speed = 1
 	}
@@ -278,7 +291,10 @@ func (rp *running) read(ctx context.Context, r *parse.Reader, start func(*sessio
 }
 
 // waitForSchedule waits until an event at workload time us is no more
-// than the read-ahead ahead of the schedule.
+// than the read-ahead ahead of the schedule. Having waited, it lets the
+// events of the next readBatchUS through without waiting: each is then
+// read a little further ahead than the read-ahead, and a sparse workload
+// wakes the reader once for a batch of events, not once for each.
 func (rp *running) waitForSchedule(ctx context.Context, us int64) {
 	// Most events are within the read-ahead of the schedule's position
 	// as last seen, which only moves forward: no need to ask the clock.
@@ -288,8 +304,14 @@ func (rp *running) waitForSchedule(ctx context.Context, us int64) {
 	if rp.seenUS = rp.nowUS(); us-rp.readAheadUS <= rp.seenUS {
 		return
 	}
-	sleepUntil(ctx, rp.at(us-rp.readAheadUS))
+	if sleepUntil(ctx, rp.at(us-rp.readAheadUS)) {
+		rp.seenUS = us - rp.readAheadUS + readBatchUS
+	}
 }
+
+// readBatchUS is how much of the workload, in µs, the reader lets through
+// after a wait for the schedule.
+const readBatchUS = 100_000
 
 // jump waits until the event at us is due, or until nothing is running or
 // waiting: then the gap until it is idle time in production too, and the

@@ -114,7 +114,7 @@ func TestScheduleTiming(t *testing.T) {
 				var mu sync.Mutex
 				got := map[uint64][]*Result{}
 				start := time.Now()
-				st, err := Run(context.Background(), r, ex, Options{Speed: speed}, func(res *Result) {
+				st, err := Run(context.Background(), r, ex, Options{noAlarm: true, Speed: speed}, func(res *Result) {
 					mu.Lock()
 					got[res.Session] = append(got[res.Session], res)
 					mu.Unlock()
@@ -170,7 +170,7 @@ func TestScheduleCancel(t *testing.T) {
 		defer cancel()
 		n := 0
 		var mu sync.Mutex
-		_, err = Run(ctx, r, &fakeExec{}, Options{}, func(*Result) { mu.Lock(); n++; mu.Unlock() })
+		_, err = Run(ctx, r, &fakeExec{}, Options{noAlarm: true}, func(*Result) { mu.Lock(); n++; mu.Unlock() })
 		if err == nil {
 			t.Fatal("no error after cancellation")
 		}
@@ -194,7 +194,7 @@ func TestReconnectAndBeyond(t *testing.T) {
 			ex := &fakeExec{kill: true}
 			var mu sync.Mutex
 			var results []*Result
-			st, err := Run(context.Background(), r, ex, Options{IncludeSystem: include}, func(res *Result) {
+			st, err := Run(context.Background(), r, ex, Options{noAlarm: true, IncludeSystem: include}, func(res *Result) {
 				mu.Lock()
 				results = append(results, res)
 				mu.Unlock()
@@ -267,7 +267,7 @@ func TestGrace(t *testing.T) {
 		var mu sync.Mutex
 		var done []string
 		start := time.Now()
-		Run(ctx, r, ex, Options{Grace: 3 * time.Second}, func(res *Result) {
+		Run(ctx, r, ex, Options{noAlarm: true, Grace: 3 * time.Second}, func(res *Result) {
 			mu.Lock()
 			done = append(done, fmt.Sprint(res.Session, ":", res.Index))
 			mu.Unlock()
@@ -311,7 +311,7 @@ func TestWaitForDatabase(t *testing.T) {
 		ex := &slowDBExec{readyAt: time.Now().Add(300 * time.Millisecond)}
 		var mu sync.Mutex
 		failed := 0
-		st, err := Run(context.Background(), r, ex, Options{}, func(res *Result) {
+		st, err := Run(context.Background(), r, ex, Options{noAlarm: true}, func(res *Result) {
 			mu.Lock()
 			if res.Err != nil {
 				failed++
@@ -340,7 +340,7 @@ func TestWindow(t *testing.T) {
 		var mu sync.Mutex
 		var offsets []time.Duration
 		start := time.Now()
-		st, err := Run(context.Background(), r, &fakeExec{}, Options{Begin: t0.Add(300 * time.Millisecond), End: t0.Add(810 * time.Millisecond)}, func(res *Result) {
+		st, err := Run(context.Background(), r, &fakeExec{}, Options{noAlarm: true, Begin: t0.Add(300 * time.Millisecond), End: t0.Add(810 * time.Millisecond)}, func(res *Result) {
 			mu.Lock()
 			offsets = append(offsets, res.Started.Sub(start))
 			mu.Unlock()
@@ -385,7 +385,7 @@ func TestJump(t *testing.T) {
 				}
 				var got []*Result
 				start := time.Now()
-				st, err := Run(context.Background(), r, &fakeExec{}, Options{Jump: jump}, func(res *Result) { got = append(got, res) })
+				st, err := Run(context.Background(), r, &fakeExec{}, Options{noAlarm: true, Jump: jump}, func(res *Result) { got = append(got, res) })
 				if err != nil || len(got) != 3 {
 					t.Fatalf("%d results, %v", len(got), err)
 				}

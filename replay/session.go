@@ -57,6 +57,7 @@ type session struct {
 	send  []*parse.Event
 	outs  []Outcome
 	timer *time.Timer
+	waker *waker
 	// uctx bounds the running unit; cancelAt cancels it at a time. gen
 	// counts units, so a cancel timer of one that has ended does nothing.
 	cancelMu sync.Mutex
@@ -111,12 +112,26 @@ func (ss *session) loop(ctx, execCtx context.Context) {
 // capture: lateness p99 halved, replayer CPU 8 % lower (docs/performance.md).
 const sendEarly = 200 * time.Microsecond
 
-// sleepUntil is sleepUntil with the session's own timer, for a due time:
-// it returns at once when t is less than sendEarly away.
+// sleepUntil is sleepUntil for a due time, on the replay's alarm or else
+// the session's own timer: it returns at once when t is less than
+// sendEarly away.
 func (ss *session) sleepUntil(ctx context.Context, t time.Time) bool {
 	d := time.Until(t)
 	if d <= sendEarly {
 		return ctx.Err() == nil
+	}
+	if a := ss.rp.alarm; a != nil {
+		if ss.waker == nil {
+			ss.waker = newWaker()
+		}
+		a.wait(ss.waker, t)
+		select {
+		case <-ss.waker.c:
+			return true
+		case <-ctx.Done():
+			a.leave(ss.waker)
+			return false
+		}
 	}
 	if ss.timer == nil {
 		ss.timer = time.NewTimer(d)

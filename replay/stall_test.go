@@ -67,7 +67,7 @@ func TestStalledSessionHoldsUpNoOneElse(t *testing.T) {
 				var mu sync.Mutex
 				got := map[uint64][]*Result{}
 				var warnings []string
-				opt := Options{MemoryBudget: tc.budget, SpillDir: t.TempDir(), Warn: func(s string) {
+				opt := Options{noAlarm: true, MemoryBudget: tc.budget, SpillDir: t.TempDir(), Warn: func(s string) {
 					mu.Lock()
 					warnings = append(warnings, s)
 					mu.Unlock()
@@ -149,7 +149,7 @@ func TestLateCancel(t *testing.T) {
 		var mu sync.Mutex
 		var got *Result
 		start := time.Now()
-		if _, err := Run(context.Background(), r, ex, Options{}, func(res *Result) {
+		if _, err := Run(context.Background(), r, ex, Options{noAlarm: true}, func(res *Result) {
 			mu.Lock()
 			if res.Session == 1 {
 				got = res
@@ -229,7 +229,7 @@ func TestOutOfOrderOnTime(t *testing.T) {
 		}
 		var mu sync.Mutex
 		var long *Result
-		if _, err := Run(context.Background(), r, &fakeExec{}, Options{}, func(res *Result) {
+		if _, err := Run(context.Background(), r, &fakeExec{}, Options{noAlarm: true}, func(res *Result) {
 			mu.Lock()
 			if res.Session == 1 {
 				long = res

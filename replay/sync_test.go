@@ -212,7 +212,7 @@ func fakeSyncRunFrom(t *testing.T, data []byte, x *lockExec, mode SyncMode, begi
 	var mu sync.Mutex
 	got := map[byte][]*Result{}
 	var warns []string
-	opt := Options{Speed: 1, Begin: begin, Sync: SyncOptions{Mode: mode}, Warn: func(s string) {
+	opt := Options{noAlarm: true, Speed: 1, Begin: begin, Sync: SyncOptions{Mode: mode}, Warn: func(s string) {
 		mu.Lock()
 		warns = append(warns, s)
 		mu.Unlock()

@@ -205,6 +205,10 @@ type Options struct {
 	PeakSessions   int64
 	// Sync orders contended sessions by production's commits (sync.go).
 	Sync SyncOptions
+	// noAlarm makes sessions sleep on runtime timers rather than the
+	// timerfd alarm: for tests under testing/synctest, whose fake clock
+	// a timerfd does not follow.
+	noAlarm bool
 }
 
 // Live holds figures of a running replay for a progress line or a metrics

@@ -37,6 +37,10 @@ type Policy struct {
 	// percentile of the time runnable goroutines waited to run) may wait
 	// on one processor.
 	Waiting time.Duration
+	// WaitLooks is how many looks in a row must see goroutines wait
+	// longer than Waiting before one processor is too few: the burst of
+	// a replay's start (every session connecting at once) is not a load.
+	WaitLooks int
 	// QuietLooks is how many looks in a row must be quiet (CPU under
 	// Quiet, waits at most a quarter of Waiting) before it goes back to
 	// one.
@@ -44,9 +48,10 @@ type Policy struct {
 }
 
 // DefaultPolicy looks four times a second, takes every processor at 0.7
-// of a core or a 1 ms wait, and goes back after two quiet seconds below
-// 0.4 of a core.
-var DefaultPolicy = Policy{Every: 250 * time.Millisecond, Busy: 0.7, Quiet: 0.4, Waiting: time.Millisecond, QuietLooks: 8}
+// of a core or at waits over 1 ms in two looks running, and goes back
+// after two quiet seconds below 0.4 of a core.
+var DefaultPolicy = Policy{Every: 250 * time.Millisecond, Busy: 0.7, Quiet: 0.4, Waiting: time.Millisecond,
+	WaitLooks: 2, QuietLooks: 8}
 
 // Look is what one look saw.
 type Look struct {
@@ -55,14 +60,22 @@ type Look struct {
 }
 
 // next returns the number of processors after a look, given the current
-// one, the most there may be and the quiet looks counted before it.
-func (p Policy) next(cur, most int, l Look, quiet int) (n, quietAfter int) {
+// one, the most there may be and the looks counted before it: on one
+// processor those that saw long waits, on all the quiet ones.
+func (p Policy) next(cur, most int, l Look, counted int) (n, countedAfter int) {
 	if cur == 1 {
-		if l.Cores >= p.Busy || l.Waiting > p.Waiting {
+		switch {
+		case l.Cores >= p.Busy:
 			return most, 0
+		case l.Waiting > p.Waiting:
+			if counted+1 >= p.WaitLooks {
+				return most, 0
+			}
+			return 1, counted + 1
 		}
 		return 1, 0
 	}
+	quiet := counted
 	if l.Cores < p.Quiet && l.Waiting <= p.Waiting/4 {
 		quiet++
 		if quiet >= p.QuietLooks {
@@ -98,7 +111,7 @@ func Adapt(ctx context.Context, p Policy, changed func(n int, l Look)) (stop fun
 }
 
 func run(ctx context.Context, p Policy, most int, changed func(int, Look)) {
-	cur, quiet := 1, 0
+	cur, counted := 1, 0
 	runtime.GOMAXPROCS(cur)
 	w := newWatch()
 	t := time.NewTicker(p.Every)
@@ -111,7 +124,7 @@ func run(ctx context.Context, p Policy, most int, changed func(int, Look)) {
 		}
 		l := w.look()
 		var n int
-		n, quiet = p.next(cur, most, l, quiet)
+		n, counted = p.next(cur, most, l, counted)
 		if n != cur {
 			runtime.GOMAXPROCS(n)
 			cur = n

@@ -23,7 +23,9 @@ func TestNext(t *testing.T) {
 	}{
 		{"light load stays on one", 1, 0, Look{Cores: 0.3, Waiting: 100 * time.Microsecond}, 1, 0},
 		{"near a core takes all", 1, 0, Look{Cores: 0.7}, 8, 0},
-		{"goroutines kept waiting take all", 1, 0, Look{Cores: 0.2, Waiting: 2 * time.Millisecond}, 8, 0},
+		{"one look of waiting goroutines is counted", 1, 0, Look{Cores: 0.2, Waiting: 2 * time.Millisecond}, 1, 1},
+		{"goroutines kept waiting two looks running take all", 1, 1, Look{Cores: 0.2, Waiting: 2 * time.Millisecond}, 8, 0},
+		{"a look without long waits starts the count again", 1, 1, Look{Cores: 0.2, Waiting: 200 * time.Microsecond}, 1, 0},
 		{"busy on all stays", 8, 3, Look{Cores: 1.5}, 8, 0},
 		{"a quiet look is counted", 8, 3, Look{Cores: 0.2, Waiting: 50 * time.Microsecond}, 8, 4},
 		{"enough quiet looks go back to one", 8, 7, Look{Cores: 0.2}, 1, 0},

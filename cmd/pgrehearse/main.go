@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 
@@ -88,8 +89,19 @@ func main() {
 			defer f.Close()
 		}
 	}
+	// PGREHEARSE_MEMPROFILE=FILE writes where a command allocated.
+	memPath := os.Getenv("PGREHEARSE_MEMPROFILE")
+	if memPath != "" {
+		runtime.MemProfileRate = 4096
+	}
 	err := dispatch(ctx, env, os.Args[1:])
 	pprof.StopCPUProfile()
+	if memPath != "" {
+		if f, err := os.Create(memPath); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	os.Exit(exitCode(ctx, env, err))
 }
 

@@ -5,7 +5,6 @@ package replay
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -103,8 +102,7 @@ func TestDirectConnDeadline(t *testing.T) {
 }
 
 // TestDirectConnPeerGone: the other end closing is io.EOF on read; a
-// reset connection is an error naming the operation: on the read that
-// sends a kept write, that write's.
+// reset connection is an error naming the operation, on write.
 func TestDirectConnPeerGone(t *testing.T) {
 	d, peer := pair(t)
 	peer.(*net.TCPConn).SetLinger(0) // close with a reset
@@ -117,87 +115,18 @@ func TestDirectConnPeerGone(t *testing.T) {
 	}
 	var err error
 	for i := 0; i < 100 && err == nil; i++ {
-		if _, err = d.Write([]byte("x")); err != nil {
-			t.Fatalf("a small write returned %v: it should be kept for the read", err)
-		}
-		_, err = d.Read(make([]byte, 10))
+		_, err = d.Write([]byte("x"))
 		time.Sleep(time.Millisecond)
 	}
 	var oe *net.OpError
 	if !errors.As(err, &oe) || oe.Op != "write" {
-		t.Fatalf("a write to a reset connection, sent by the read after it, returned %v, want a write error", err)
+		t.Fatalf("writes to a reset connection returned %v, want a write error", err)
 	}
 
 	d2, peer2 := pair(t)
 	peer2.Close()
 	if _, err := d2.Read(make([]byte, 10)); !errors.Is(err, io.EOF) {
 		t.Fatalf("read from a closed connection returned %v, want io.EOF", err)
-	}
-}
-
-// TestDirectConnRoundTrips: statement and answer, many times over: each
-// small write is kept, sent by the read after it, which waits for the
-// answer without reading first. A write larger than keepMax goes at once;
-// what is kept when the connection closes is sent before it closes.
-func TestDirectConnRoundTrips(t *testing.T) {
-	d, peer := pair(t)
-	go io.Copy(peer, peer) // echo
-	buf := make([]byte, 64)
-	for i := range 1000 {
-		msg := []byte(fmt.Sprintf("statement %d", i))
-		if _, err := d.Write(msg); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(d, buf[:len(msg)]); err != nil {
-			t.Fatalf("round trip %d: %v", i, err)
-		}
-		if !bytes.Equal(buf[:len(msg)], msg) {
-			t.Fatalf("round trip %d: read %q, want %q", i, buf[:len(msg)], msg)
-		}
-	}
-
-	d2, peer2 := pair(t)
-	big := bytes.Repeat([]byte("b"), keepMax+1)
-	if _, err := d2.Write(big); err != nil {
-		t.Fatal(err)
-	}
-	peer2.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadFull(peer2, make([]byte, len(big))); err != nil {
-		t.Fatalf("a write larger than keepMax did not go at once: %v", err)
-	}
-	if _, err := d2.Write([]byte("bye")); err != nil {
-		t.Fatal(err)
-	}
-	d2.Close()
-	got, err := io.ReadAll(peer2)
-	if err != nil || string(got) != "bye" {
-		t.Fatalf("after close the peer read %q, %v; want the kept write, then the end", got, err)
-	}
-}
-
-// TestDirectConnReadsWhileWriting: a read while a large write waits for
-// the socket (pgconn's background reader) must not wait for the write,
-// or neither end could go on: the peer echoes, and stops reading while
-// its own writes are blocked.
-func TestDirectConnReadsWhileWriting(t *testing.T) {
-	d, peer := pair(t)
-	go io.Copy(peer, peer)
-	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<19) // 8 MiB
-	errc := make(chan error, 1)
-	go func() {
-		_, err := d.Write(data)
-		errc <- err
-	}()
-	d.SetReadDeadline(time.Now().Add(30 * time.Second))
-	got := make([]byte, len(data))
-	if _, err := io.ReadFull(d, got); err != nil {
-		t.Fatalf("reading while writing: %v", err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, data) {
-		t.Fatal("the echo differs from what was written")
 	}
 }
 

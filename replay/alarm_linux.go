@@ -39,7 +39,7 @@ type alarm struct {
 	mu    sync.Mutex
 	due   wakerHeap
 	armed int64 // the monotonic ns the timerfd is set for, 0 when not
-	arm   bool  // the next readSocket call sets the timerfd first
+	arm   bool  // the next readTimer call sets the timerfd first
 	base  time.Time
 }
 
@@ -57,7 +57,7 @@ func newAlarm() *alarm {
 		return nil
 	}
 	a := &alarm{f: f, rc: rc, fd: fd, base: time.Now()}
-	a.readFn = a.readSocket
+	a.readFn = a.readTimer
 	return a
 }
 
@@ -87,10 +87,10 @@ func (a *alarm) run() {
 // close ends run.
 func (a *alarm) close() { a.f.Close() }
 
-// readSocket is run's read of the timerfd. Its first call sets the timer
+// readTimer is run's read of the timerfd. Its first call sets the timer
 // for the earliest due time: the read has begun, so the expiry can not be
 // missed (see directConn); false waits for it.
-func (a *alarm) readSocket(fd uintptr) bool {
+func (a *alarm) readTimer(fd uintptr) bool {
 	a.mu.Lock()
 	if a.arm {
 		a.arm = false

@@ -157,6 +157,11 @@ func part(col, val sqllexer.Token) (keyPart, bool) {
 		name = name[i+1:]
 	}
 	p := keyPart{col: strings.ToLower(strings.Trim(name, `"`))}
+	if p.col == "" {
+		// "" is no column (Postgres refuses a zero-length name), so the
+		// statement has no key to follow.
+		return keyPart{}, false
+	}
 	switch val.Type {
 	case sqllexer.POSITIONAL_PARAMETER:
 		n := 0

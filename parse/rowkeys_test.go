@@ -32,6 +32,8 @@ func TestRowKey(t *testing.T) {
 		{"UPDATE t SET a = 1 WHERE id = (SELECT max(id) FROM t)", ""},
 		{"DELETE FROM t WHERE CURRENT OF c", ""},
 		{"UPDATE t SET a = 'unterminated WHERE id = 1", ""},
+		{"UPDATE t SET a = 1 WHERE \"\"=0", ""}, // a zero-length name is no column
+		{"INSERT INTO t (\"\") VALUES (1)", ""},
 	} {
 		got := keyValue(rowKey(tc.text), params)
 		if got != tc.want {

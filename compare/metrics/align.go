@@ -81,14 +81,20 @@ func AlignWindow(s *Series, w Window, period time.Duration, speed float64, warmu
 	if !w.End.IsZero() && w.End.After(w.Start) {
 		a.Window = scale(w.End.Sub(w.Start))
 	}
-	sums, weights := map[int64]float64{}, map[int64]float64{}
+	// A running weighted mean, not a sum divided at the end: a bucket
+	// whose points all hold one value keeps exactly that value, so a gate
+	// at its boundary (50 <= 40 * 1.25) does not flip on rounding.
+	means, weights := map[int64]float64{}, map[int64]float64{}
 	var keys []int64
 	add := func(k int64, v, wt float64) {
 		if _, ok := weights[k]; !ok {
 			keys = append(keys, k)
 		}
-		sums[k] += v * wt
+		if wt <= 0 {
+			return
+		}
 		weights[k] += wt
+		means[k] += (v - means[k]) * (wt / weights[k])
 	}
 	unusable := 0
 	for _, p := range s.Points {
@@ -141,7 +147,7 @@ func AlignWindow(s *Series, w Window, period time.Duration, speed float64, warmu
 			continue
 		}
 		a.Offsets = append(a.Offsets, time.Duration(k)*period)
-		a.Values = append(a.Values, sums[k]/weights[k])
+		a.Values = append(a.Values, means[k])
 	}
 	return a
 }

@@ -190,14 +190,16 @@ func Summarize(ps []Point) Stats {
 		return Stats{}
 	}
 	vs := make([]float64, len(ps))
-	sum := 0.0
+	// A running mean keeps a constant series' value exactly (see
+	// AlignWindow), where a sum divided by n can miss it by a rounding.
+	mean := 0.0
 	for i, p := range ps {
 		vs[i] = p.V
-		sum += p.V
+		mean += (p.V - mean) / float64(i+1)
 	}
 	sort.Float64s(vs)
 	rank := int(math.Ceil(0.95*float64(len(vs)))) - 1
-	return Stats{N: len(vs), Mean: sum / float64(len(vs)), P95: vs[max(rank, 0)], Max: vs[len(vs)-1]}
+	return Stats{N: len(vs), Mean: mean, P95: vs[max(rank, 0)], Max: vs[len(vs)-1]}
 }
 
 // Percentile is the p-th percentile (nearest rank) of the points' values.

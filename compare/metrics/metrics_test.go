@@ -63,6 +63,16 @@ func TestSummarize(t *testing.T) {
 	if s := Summarize([]Point{{V: 7}}); s.P95 != 7 || s.Max != 7 {
 		t.Errorf("one point: %+v", s)
 	}
+	// A constant series' mean is its value exactly.
+	for _, v := range []float64{33.3, 0.1, 1.0 / 3} {
+		c := make([]Point, 37)
+		for i := range c {
+			c[i].V = v
+		}
+		if s := Summarize(c); s.Mean != v {
+			t.Errorf("mean of 37 × %v = %v", v, s.Mean)
+		}
+	}
 }
 
 func TestAlign(t *testing.T) {
@@ -137,5 +147,33 @@ func TestAlignMidPeriodStart(t *testing.T) {
 	s.Metric = ReplicaLag
 	if p := AlignWindow(s, w, time.Minute, 1, 0); p.Values[0] != 30 {
 		t.Errorf("peak bucket 0 = %v, want the plain mean 30", p.Values[0])
+	}
+}
+
+// TestAlignConstantExact: a series that holds one value aligns to exactly
+// that value whatever the window's offset, speed and period, so a gate at
+// its boundary (50 <= 40 * 1.25) is decided by the figures, not rounding.
+func TestAlignConstantExact(t *testing.T) {
+	base := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	for _, v := range []float64{50, 40, 0.1, 33.3} {
+		for _, speed := range []float64{1, 2, 3.7} {
+			for off := time.Duration(0); off < 100*time.Millisecond; off += 7 * time.Millisecond {
+				s := &Series{Metric: CPU, Period: 100 * time.Millisecond}
+				for i := 0; i < 40; i++ {
+					s.Points = append(s.Points, Point{T: base.Add(time.Duration(i) * 100 * time.Millisecond), V: v})
+				}
+				w := Window{Start: base.Add(off), End: base.Add(off + 3*time.Second + 13*time.Millisecond)}
+				a := AlignWindow(s, w, 70*time.Millisecond, speed, 0)
+				if len(a.Values) == 0 {
+					t.Fatalf("value %v speed %v offset %v: no buckets", v, speed, off)
+				}
+				for i, got := range a.Values {
+					if got != v {
+						t.Errorf("value %v speed %v offset %v: bucket %d = %v", v, speed, off, i, got)
+						break
+					}
+				}
+			}
+		}
 	}
 }

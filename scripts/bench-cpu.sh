@@ -9,6 +9,13 @@
 #   light:     pgbench -M prepared -R LIGHT_RATE -c 8 -T LIGHT_S (throttled)
 #   saturated: pgbench -M prepared -c 4 -T SAT_S (unthrottled)
 #
+# Beside pgbench, scripts/pgxfloor makes the same load from Go (one
+# goroutine per connection, GOMAXPROCS=1, nothing recorded), three ways:
+# with pgconn as it comes (plain pgx), with pgconn over a socket read and
+# written as the replayer's is (the pgx floor), and with no pgconn at all,
+# one write and one read per statement (the Go floor: the runtime and the
+# kernel alone). These are the floors the replayer stands on.
+#
 # REPLAY_FLAGS adds flags to every replay (REPLAY_FLAGS='--sync off'
 # measures the replay without the commit-order gate).
 #
@@ -34,6 +41,7 @@ RUNAS=(); [ "$(id -u)" = 0 ] && RUNAS=(runuser -u postgres --)
 PFX='%m [%p] %q%u@%d %c %e %v %x '
 
 go build -o "$WORKDIR/pgrehearse-new" ./cmd/pgrehearse
+go build -o "$WORKDIR/pgxfloor" ./scripts/pgxfloor
 tools=(new)
 if [ -n "$BASE" ]; then
   rm -rf "$WORKDIR/base-src" && mkdir -p "$WORKDIR/base-src"
@@ -72,8 +80,8 @@ rows="$WORKDIR/rows.tsv"
 for run in $(seq "$RUNS"); do
   for load in light saturated; do
     case $load in
-      light) args=(-R "$LIGHT_RATE" -c 8 -j 2 -T "$LIGHT_S") ;;
-      saturated) args=(-c 4 -j 2 -T "$SAT_S") ;;
+      light) args=(-R "$LIGHT_RATE" -c 8 -j 2 -T "$LIGHT_S"); fargs=(-R "$LIGHT_RATE" -c 8 -T "${LIGHT_S}s") ;;
+      saturated) args=(-c 4 -j 2 -T "$SAT_S"); fargs=(-c 4 -T "${SAT_S}s") ;;
     esac
     # The capture: every statement logged, to stderr with the README's prefix.
     clone src
@@ -84,6 +92,16 @@ for run in $(seq "$RUNS"); do
     stop src
     tx=$(awk -F': ' '/number of transactions actually processed/ {split($2,a,"/"); print a[1]}' "$WORKDIR/pgbench.out")
     pcpu=$(cpu "$WORKDIR/pgbench.time")
+    # The same load from Go alone, three ways, each on a fresh copy of
+    # the same data.
+    floors=()
+    for how in plain -rawio -raw; do
+      clone tgt
+      start tgt
+      f=(); [ "$how" = plain ] || f=("$how")
+      floors+=("$("$WORKDIR/pgxfloor" -dsn "$(dsn)" -procs 1 "${f[@]}" "${fargs[@]}" | awk '{print $6}')")
+      stop tgt
+    done
     rm -f "$WORKDIR/$load.pgrw"
     "$WORKDIR/pgrehearse-new" parse -q -o "$WORKDIR/$load.pgrw" "$WORKDIR/src/log"
     for tool in "${tools[@]}"; do
@@ -93,13 +111,13 @@ for run in $(seq "$RUNS"); do
       /usr/bin/time -v "$WORKDIR/pgrehearse-$tool" replay -q --json --target "$(dsn)" "${rflags[@]}" \
         -o "$WORKDIR/results-$tool.jsonl" "$WORKDIR/$load.pgrw" >"$WORKDIR/sum.json" 2>"$WORKDIR/replay.time"
       stop tgt
-      /usr/bin/python3 - "$run" "$load" "$tool" "$tx" "$pcpu" "$(cpu "$WORKDIR/replay.time")" "$WORKDIR/sum.json" "$load_avg" "$rload" >>"$rows" <<'PY'
+      /usr/bin/python3 - "$run" "$load" "$tool" "$tx" "$pcpu" "$(cpu "$WORKDIR/replay.time")" "$WORKDIR/sum.json" "$load_avg" "$rload" "${floors[@]}" >>"$rows" <<'PY'
 import json, sys
-run, load, tool, tx, pcpu, rcpu, path, la, rla = sys.argv[1:10]
+run, load, tool, tx, pcpu, rcpu, path, la, rla, fplain, fpgx, fgo = sys.argv[1:13]
 s = json.load(open(path))
 # pgbench's TPC-B-like script sends 7 statements a transaction.
 pst = int(tx) * 7
-print("\t".join(map(str, [run, load, tool, pst, float(pcpu), s["replayed"], float(rcpu), s["lateness_p99_ms"], s["new_errors"], la, rla])))
+print("\t".join(map(str, [run, load, tool, pst, float(pcpu), s["replayed"], float(rcpu), s["lateness_p99_ms"], s["new_errors"], la, rla, float(fplain), float(fpgx), float(fgo)])))
 PY
     done
   done
@@ -108,22 +126,25 @@ done
 /usr/bin/python3 - "$rows" <<'PY'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-print("| run | load | replayer | pgbench stmts | pgbench CPU µs/stmt | replayed | replayer CPU µs/stmt | ratio | lateness p99 ms | new errors | load avg (pgbench / replay) |")
-print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+# µs per statement of CPU (user + system); every ratio is to pgbench's.
+print("| run | load | replayer | pgbench stmts | pgbench | Go floor | pgx floor | plain pgx | replayed | replayer | ratio | Go floor ratio | lateness p99 ms | new errors | load avg (pgbench / replay) |")
+print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 agg = {}
-for run, load, tool, pst, pcpu, rst, rcpu, p99, nerr, la, rla in rows:
+for run, load, tool, pst, pcpu, rst, rcpu, p99, nerr, la, rla, fplain, fpgx, fgo in rows:
     pu = float(pcpu) * 1e6 / int(pst)
     ru = float(rcpu) * 1e6 / int(rst)
-    print(f"| {run} | {load} | {tool} | {pst} | {pu:.1f} | {rst} | {ru:.1f} | {ru/pu:.2f} | {float(p99):.1f} | {nerr} | {la} / {rla} |")
-    a = agg.setdefault((load, tool), {"p": [], "r": [], "x": [], "l": []})
-    a["p"].append(pu); a["r"].append(ru); a["x"].append(ru / pu); a["l"].append(float(p99))
+    fp, fx, fg = float(fplain), float(fpgx), float(fgo)
+    print(f"| {run} | {load} | {tool} | {pst} | {pu:.1f} | {fg:.1f} | {fx:.1f} | {fp:.1f} | {rst} | {ru:.1f} | {ru/pu:.2f} | {fg/pu:.2f} | {float(p99):.1f} | {nerr} | {la} / {rla} |")
+    a = agg.setdefault((load, tool), {k: [] for k in "pgxqrtyl"})
+    for k, v in zip("pgxqrtyl", (pu, fg, fx, fp, ru, ru / pu, fg / pu, float(p99))):
+        a[k].append(v)
 print()
 print("Medians:")
 print()
-print("| load | replayer | pgbench CPU µs/stmt | replayer CPU µs/stmt | ratio | lateness p99 ms |")
-print("|---|---|---:|---:|---:|---:|")
+print("| load | replayer | pgbench | Go floor | pgx floor | plain pgx | replayer | ratio | Go floor ratio | lateness p99 ms |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for (load, tool), a in sorted(agg.items()):
-    m = statistics.median
-    print(f"| {load} | {tool} | {m(a['p']):.1f} | {m(a['r']):.1f} | {m(a['x']):.2f} | {m(a['l']):.1f} |")
+    m = lambda k: statistics.median(a[k])
+    print(f"| {load} | {tool} | {m('p'):.1f} | {m('g'):.1f} | {m('x'):.1f} | {m('q'):.1f} | {m('r'):.1f} | {m('t'):.2f} | {m('y'):.2f} | {m('l'):.1f} |")
 PY
 stop src; stop tgt

@@ -54,8 +54,8 @@ func TestCompareEndToEnd(t *testing.T) {
 	if code != exitNoGo || !strings.HasPrefix(stdout, "==== NO-GO ====") || !strings.Contains(stderr, "NO-GO") {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	if cw.Requests != 1 {
-		t.Errorf("%d GetMetricData calls for the baseline, want 1", cw.Requests)
+	if cw.Calls() != 1 {
+		t.Errorf("%d GetMetricData calls for the baseline (%d requests), want 1", cw.Calls(), cw.Requests)
 	}
 	if !strings.Contains(stderr, "candidate metrics from the replay's samples") {
 		t.Errorf("the replay's samples were not used: %s", stderr)

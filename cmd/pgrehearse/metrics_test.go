@@ -27,8 +27,8 @@ func TestMetricsCommandCloudWatch(t *testing.T) {
 	}
 	// One call for the one-minute metrics, one for the volume's
 	// five-minute sums.
-	if f.Requests != 2 {
-		t.Errorf("%d GetMetricData calls, want 2", f.Requests)
+	if f.Calls() != 2 {
+		t.Errorf("%d GetMetricData calls (%d requests), want 2", f.Calls(), f.Requests)
 	}
 	code, stdout, _ = run(t, nil, "metrics", "--json", "--begin", "2026-11-22T10:00:00Z", "--end", "2026-11-22T12:00:00Z", "cloudwatch:instance=rds-prod,replicas=rds-r1")
 	var set metrics.Set

@@ -44,8 +44,8 @@ func TestRDSInstance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Calls != 1 || f.Requests != 1 {
-		t.Errorf("%d calls (%d requests), want 1 for two hours of every metric", s.Calls, f.Requests)
+	if s.Calls != 1 || f.Calls() != 1 {
+		t.Errorf("%d calls (%d answered, %d requests), want 1 for two hours of every metric", s.Calls, f.Calls(), f.Requests)
 	}
 	want := map[string]struct {
 		name  string

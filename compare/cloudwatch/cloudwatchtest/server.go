@@ -42,9 +42,21 @@ type Server struct {
 	PI   *PI
 	Logs *Logs
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// Requests counts every request, retried attempts included; Calls
+	// the calls answered (see calls); Queries holds each answered call's
+	// queries once.
 	Requests int
 	Queries  []Query
+	calls    calls
+}
+
+// Calls is how many GetMetricData calls were answered, however many
+// attempts each took.
+func (f *Server) Calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls.n
 }
 
 type Query struct {
@@ -72,6 +84,7 @@ func (f *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	signedFor(f.t, r, "monitoring")
+	again := f.calls.again(f.t, r)
 	if f.Throttle > 0 {
 		f.Throttle--
 		f.error(w, "ThrottlingException", "Rate exceeded")
@@ -114,7 +127,7 @@ func (f *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			d := dv.(cbor.Map)
 			fq.Dims[string(d["Name"].(cbor.String))] = string(d["Value"].(cbor.String))
 		}
-		if skip == 0 {
+		if skip == 0 && !again {
 			f.Queries = append(f.Queries, fq)
 		}
 		var ts, vals cbor.List
@@ -145,6 +158,7 @@ func (f *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/cbor")
 	w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
 	w.Write(cbor.Encode(out))
+	f.calls.answer(r)
 }
 
 func status(more bool) string {

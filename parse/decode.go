@@ -162,7 +162,7 @@ func (r *Reader) readFrame() (byte, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	n, err := binary.ReadUvarint(r.br)
+	n, err := r.frameLen()
 	if err != nil {
 		return 0, nil, err
 	}
@@ -186,6 +186,30 @@ func (r *Reader) readFrame() (byte, []byte, error) {
 	r.buf = b
 	r.frames++
 	return kind, b, nil
+}
+
+// frameLen reads a frame's length. binary.ReadUvarint would do, but its
+// overflow error cannot be told from the stream's own: a length that
+// does not decode is damage (ErrCorrupt), not a failed read.
+func (r *Reader) frameLen() (uint64, error) {
+	var buf [binary.MaxVarintLen64]byte
+	for i := range buf {
+		c, err := r.br.ReadByte()
+		if err != nil {
+			if i > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		buf[i] = c
+		if c < 0x80 {
+			if v, n := binary.Uvarint(buf[:i+1]); n > 0 {
+				return v, nil
+			}
+			break
+		}
+	}
+	return 0, fmt.Errorf("%w: frame %d's length does not decode", ErrCorrupt, r.frames)
 }
 
 // dec walks a frame payload; a short or bad payload sets bad and yields zeros.

@@ -2,6 +2,7 @@ package parse
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -218,4 +219,36 @@ func FuzzWorkloadReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFrameLengthDamage: a frame whose length runs past ten bytes is
+// damage; one cut short by the end of the file is a truncation.
+func TestFrameLengthDamage(t *testing.T) {
+	b, _ := writeSample(t, false, 8)
+	// The header frame follows the 9-byte preamble: kind, length, payload.
+	n, k := binary.Uvarint(b[10:])
+	if b[9] != 'H' || k <= 0 {
+		t.Fatalf("sample does not start with a header frame: %q", b[:12])
+	}
+	head := b[:10+k+int(n)]
+	for _, c := range []struct {
+		name string
+		tail []byte
+		want error
+	}{
+		{"overflowing length", append([]byte{'T'}, bytes.Repeat([]byte{0xff}, 10)...), ErrCorrupt},
+		{"length cut short", []byte{'T', 0x80, 0x80}, ErrTruncated},
+		{"no length", []byte{'T'}, ErrTruncated},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := NewReader(bytes.NewReader(append(append([]byte{}, head...), c.tail...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if _, err := r.Next(); !errors.Is(err, c.want) {
+				t.Fatalf("error %v, want %v", err, c.want)
+			}
+		})
+	}
 }

@@ -56,7 +56,7 @@ type Server struct {
 func (f *Server) Calls() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.calls.n
+	return f.calls.count()
 }
 
 type Query struct {
